@@ -42,11 +42,11 @@ $(B)/wskit.pc: wskit.pc.in
 	sed -e 's|@PREFIX@|$(PREFIX)|' $< > $@
 
 # ---- C tests, plain and under ASan+UBSan ----
-$(B)/tests/%: tests/c/%.c tests/c/testlib.h $(B)/libwskit.a
+$(B)/tests/%: tests/c/%.c $(wildcard tests/c/*.h) $(B)/libwskit.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(WERROR) $< -o $@ $(B)/libwskit.a $(LDLIBS)
 
-$(B)/asan/%: tests/c/%.c tests/c/testlib.h $(PROTO_SRC) $(PROTO_HDR)
+$(B)/asan/%: tests/c/%.c $(wildcard tests/c/*.h) $(PROTO_SRC) $(PROTO_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) $(WERROR) $< $(PROTO_SRC) -o $@ $(LDLIBS)
 

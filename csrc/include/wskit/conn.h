@@ -102,7 +102,8 @@ typedef enum {
   WSK_EV_NONE = 0,
   WSK_EV_REQUEST,   /* server: a complete request head. Answer with
                        wsk_conn_accept() or wsk_conn_reject(). */
-  WSK_EV_OPEN,      /* handshake done; client: head is the 101 response */
+  WSK_EV_OPEN,      /* handshake done (both roles); client: head is the
+                       101 response, server: head is NULL */
   WSK_EV_REJECTED,  /* client: the server answered status != 101 (or an
                        invalid 101): status, head, data = body */
   WSK_EV_TEXT,      /* a whole text message (valid UTF-8) */
@@ -128,8 +129,10 @@ typedef struct wsk_event {
                           upgrade; 400/403/426 otherwise, see handshake.h);
                           REJECTED: the HTTP status */
   const wsk_http_head_t *head; /* REQUEST, OPEN (client), REJECTED */
-  unsigned acked;      /* PONG: how many of our pings it acknowledges */
-  int64_t latency_ms;  /* PONG: time since the oldest acknowledged ping, -1 if none */
+  uint32_t ping_id;    /* PONG: id of the ping it answers (see wsk_conn_ping);
+                          it acknowledges every earlier ping too. 0 when it
+                          answers none of ours (unsolicited pong) */
+  int64_t latency_ms;  /* PONG: now minus the send time of that ping, -1 if none */
 } wsk_event_t;
 
 /* Hand bytes to the connection (see the top of this file). Returns 0,
@@ -181,8 +184,10 @@ int wsk_conn_send(wsk_conn_t *c, wsk_opcode_t op, const void *data, size_t len);
  * frames may be sent between pieces. UTF-8 is checked across pieces. */
 int wsk_conn_send_fragment(wsk_conn_t *c, wsk_opcode_t op, const void *data, size_t len,
                            int fin);
-/* Ping with up to 125 bytes of payload; records the time for latency.
- * When payload is NULL a unique 4-byte payload is used. */
+/* Ping with up to 125 bytes of payload and remember it: returns its id
+ * (>= 1), which a later WSK_EV_PONG names. NULL data picks a unique 4-byte
+ * payload. WSK_EEXIST when a ping with the same payload is still waiting
+ * for its pong; WSK_E2BIG when 128 pings are waiting. */
 int wsk_conn_ping(wsk_conn_t *c, const void *data, size_t len);
 int wsk_conn_pong(wsk_conn_t *c, const void *data, size_t len);
 /* Start the close handshake: code 0 sends a close frame without a code;
@@ -213,7 +218,9 @@ int wsk_conn_over_limit(const wsk_conn_t *c);
  * server_no_context_takeover. Reference counted so drivers can share it. */
 typedef struct wsk_broadcast wsk_broadcast_t;
 
-wsk_broadcast_t *wsk_broadcast_new(wsk_opcode_t op, const void *data, size_t len);
+/* NULL on failure, with *err (may be NULL) set: WSK_EINVAL for a bad
+ * opcode, WSK_EUTF8 for invalid text, WSK_ENOMEM. */
+wsk_broadcast_t *wsk_broadcast_new(wsk_opcode_t op, const void *data, size_t len, int *err);
 void wsk_broadcast_ref(wsk_broadcast_t *b);
 void wsk_broadcast_unref(wsk_broadcast_t *b);
 /* Append the message to the connection's output. WSK_EBUSY (and nothing
