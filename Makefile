@@ -75,7 +75,8 @@ $(B)/bench/%: bench/%.c $(B)/libwskit.a
 bench: $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do $$b || exit 1; done
 
-test: lib test-c asan fuzz
+test: lib
+	@sh tests/run_all.sh test-c asan fuzz
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include/wskit $(DESTDIR)$(PREFIX)/lib/pkgconfig

@@ -197,6 +197,8 @@ static void stash_input(wsk_conn_t *c) {
 }
 
 static int emit_closed(wsk_conn_t *c, wsk_event_t *ev) {
+  memset(ev, 0, sizeof *ev); /* a failed parse may have filled parts of it */
+  ev->latency_ms = -1;
   drop_input(c);
   c->state = WSK_STATE_CLOSED;
   c->closed_pending = 0;

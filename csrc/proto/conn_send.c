@@ -49,7 +49,7 @@ int wsk__conn_write_close(wsk_conn_t *c, unsigned code, const void *reason, size
   if (code) {
     payload[0] = (uint8_t)(code >> 8);
     payload[1] = (uint8_t)code;
-    memcpy(payload + 2, reason, len);
+    if (len) memcpy(payload + 2, reason, len);
     n = 2 + len;
   }
   int r = wsk__conn_write_frame(c, 1, 0, WSK_OP_CLOSE, payload, n);

@@ -19,6 +19,7 @@ static void expect_fail(const uint8_t *bytes, size_t n, unsigned code, int defla
   CHECK_INT(last(&l)->sent_code, code);
   CHECK_INT(last(&l)->code, 1006);
   CHECK_INT(last(&l)->clean, 0);
+  CHECK_INT(last(&l)->len, 0); /* nothing of the bad frame leaks into CLOSED */
   CHECK_INT(output_close_code(srv), code);
   CHECK(strlen(wsk_conn_error(srv)) > 0);
   CHECK_INT(wsk_conn_state(srv), WSK_STATE_CLOSED);

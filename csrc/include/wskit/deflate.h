@@ -1,7 +1,7 @@
 /* permessage-deflate (RFC 7692): negotiation and the per-message codec.
  *
- * Window bits 8 are negotiated as the RFC allows, but zlib cannot deflate
- * or inflate raw streams with an 8-bit window: the core uses 9 for both.
+ * Window bits 8 are negotiated as the RFC allows, but zlib refuses to
+ * deflate raw streams with an 8-bit window: the core uses 9 for both.
  * That is safe because zlib's deflate never emits a distance beyond
  * window - 262 bytes (250 for a 512-byte window), which any peer's 256-byte
  * window accepts, and a larger inflate window accepts any smaller one. */
@@ -65,7 +65,13 @@ int wsk_deflate_check_response(const wsk_deflate_opts_t *offer, const char *cons
                                const size_t *lens, size_t nvalues, wsk_deflate_params_t *out);
 
 /* The codec of one connection: a compressor for what we send and a
- * decompressor for what we receive, each created lazily on first use. */
+ * decompressor for what we receive, each created lazily on first use.
+ * We compress with our own side's window bits and no_context_takeover
+ * (client_* as a client, server_* as a server) and decompress with the
+ * peer's. wsk_deflate_new returns NULL when out of memory or when a window
+ * size is not 8..15 (0 counts as 15), level not -1..9 or mem_level not
+ * 0..9 (0 counts as 8). After any error from compress or decompress that direction's
+ * context is reset (the message is lost: fail the connection). */
 typedef struct wsk_deflate wsk_deflate_t;
 
 wsk_deflate_t *wsk_deflate_new(const wsk_deflate_params_t *p, wsk_role_t role, int level,
@@ -74,22 +80,32 @@ void wsk_deflate_free(wsk_deflate_t *d);
 
 /* Compress part of an outgoing message and append the compressed bytes to
  * `out`. Call once per fragment; `fin` marks the last one, whose output
- * has the trailing 00 00 ff ff removed (RFC 7692 7.2.1). Resets the
- * context after the message when our side has no_context_takeover. */
+ * has the trailing 00 00 ff ff removed (RFC 7692 7.2.1). An empty message,
+ * or an empty last fragment, gives the single octet 0x00 (RFC 7692
+ * 7.2.3.6). Resets the context after the message when our side has
+ * no_context_takeover. Returns 0, WSK_EINVAL, WSK_ENOMEM or WSK_EZLIB; on
+ * error nothing is appended. */
 int wsk_deflate_compress(wsk_deflate_t *d, const uint8_t *in, size_t len, int fin, wsk_buf_t *out);
 
 /* Decompress part of an incoming message and append to `out`. `fin` marks
  * the last fragment (the core appends 00 00 ff ff itself). Never lets
- * out's pending size exceed `max_out`: returns WSK_E2BIG as soon as more
- * output would be needed (close with 1009), WSK_EZLIB for corrupt data
- * (close with 1007). Resets the context after the message when the peer's
- * side has no_context_takeover. */
+ * out's pending size exceed `max_out` (0 = no limit) nor grows its
+ * capacity past it: returns WSK_E2BIG as soon as more output would
+ * be needed (close with 1009), WSK_EZLIB for corrupt data (close with
+ * 1007), including a message that does not end on a DEFLATE block
+ * boundary. Blocks with BFINAL set are accepted and blocks after them
+ * continue in the same window (RFC 7692 7.2.1), at most 8 such per
+ * message; a message ending with one needs no trailer. On error nothing of
+ * this call's output stays in `out`. Resets the context after the message
+ * when the peer's side has no_context_takeover. */
 int wsk_deflate_decompress(wsk_deflate_t *d, const uint8_t *in, size_t len, int fin,
                            size_t max_out, wsk_buf_t *out);
 
 /* Compress a whole message with a fresh context and window `bits` (server
  * to client, for broadcasts to connections with server_no_context_takeover).
- * Appends to out. */
+ * Appends to out exactly what a fresh wsk_deflate_t with the same settings
+ * would send. WSK_EINVAL unless bits is 8..15 (0 counts as 15), level
+ * -1..9, mem_level 0..9 (0 counts as 8). */
 int wsk_deflate_compress_once(const uint8_t *in, size_t len, int bits, int level, int mem_level,
                               wsk_buf_t *out);
 

@@ -30,12 +30,16 @@ static inline int wsk_opcode_is_control(unsigned op) { return (op & 0x8) != 0; }
 /* Decode a header from p[0..n). Returns the header length (> 0) with *h
  * filled, 0 when more bytes are needed, or WSK_EPROTO with *close_code set
  * (1002) for: reserved opcode, control frame with fin=0 or len > 125,
- * non-minimal length encoding, 64-bit length with the top bit set. */
+ * non-minimal length encoding, 64-bit length with the top bit set.
+ * Each rule is checked as soon as the bytes deciding it are present, so a
+ * bad header may fail before it is complete. Never reads past p[n-1];
+ * *h is written only on success; close_code may be NULL. */
 int wsk_frame_header_decode(const uint8_t *p, size_t n, wsk_frame_header_t *h,
                             uint16_t *close_code);
 
-/* Encode a header into out (WSK_FRAME_MAX_HEADER bytes). `mask` NULL for
- * an unmasked frame. Returns the header length. */
+/* Encode a header into out (WSK_FRAME_MAX_HEADER bytes) using the shortest
+ * length form. `mask` NULL for an unmasked frame. `len` must be < 2^63.
+ * Returns the header length. */
 size_t wsk_frame_header_encode(uint8_t *out, int fin, int rsv1, unsigned opcode, uint64_t len,
                                const uint8_t *mask);
 

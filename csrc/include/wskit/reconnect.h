@@ -10,17 +10,27 @@
 extern "C" {
 #endif
 
+/* Delays, counting calls to wsk_backoff_next since the last reset:
+ *   call 1:       uniform in [0, initial_delay_ms]
+ *   call k >= 2:  min_delay_ms * factor^(k-2), the base stopping at
+ *                 max_delay_ms, times a uniform factor in [1-jitter, 1+jitter]
+ * every delay then capped at max_delay_ms and rounded to whole ms. */
 typedef struct wsk_backoff_opts {
   uint32_t initial_delay_ms; /* the first delay is uniform in [0, initial]; default 1000 */
   uint32_t min_delay_ms;     /* later delays start here; default 1000 */
-  double factor;             /* growth per attempt, default 1.618 */
+  double factor;             /* growth per attempt, default 1.618; below 1 counts as 1 */
   uint32_t max_delay_ms;     /* cap, default 60000 */
   double jitter;             /* each later delay is scaled by [1-jitter, 1+jitter]
-                                (then capped); 0..1, default 0.2 */
-  uint32_t max_attempts;     /* give up after this many consecutive failures; 0 = never */
+                                (then capped); 0..1 (clamped), default 0.2 */
+  uint32_t max_attempts;     /* give up after this many consecutive failed attempts:
+                                wsk_backoff_next returns a delay max_attempts times,
+                                then -1; 0 = never give up (default) */
   uint32_t reset_after_ms;   /* a connection that stayed open this long resets the
-                                attempt count; default 10000 */
-  wsk_random_fn random;      /* NULL = RAND_bytes */
+                                attempt count; default 10000 (0: any open resets) */
+  wsk_random_fn random;      /* NULL = RAND_bytes. 8 bytes per delay, read as a
+                                big-endian integer whose top 53 bits give a uniform
+                                double in [0,1): 80 00.. is 0.5. If it fails, the
+                                delay uses the midpoint (0.5) */
   void *random_ud;
 } wsk_backoff_opts_t;
 
@@ -33,10 +43,12 @@ typedef struct wsk_backoff {
   int64_t opened_at;   /* -1 when not connected */
 } wsk_backoff_t;
 
+/* Copy the options (NULL: defaults) and start with no failures. */
 void wsk_backoff_init(wsk_backoff_t *b, const wsk_backoff_opts_t *o);
 
 /* After a failure or a disconnect: the delay before the next attempt in
- * ms, or -1 when max_attempts is exhausted. Counts one attempt. */
+ * ms, or -1 when max_attempts is exhausted (and on every call after that,
+ * until a reset). Counts one attempt; a -1 counts none. */
 int64_t wsk_backoff_next(wsk_backoff_t *b);
 /* The connection opened at `now`. */
 void wsk_backoff_opened(wsk_backoff_t *b, int64_t now);

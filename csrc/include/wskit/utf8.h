@@ -16,8 +16,9 @@ typedef struct wsk_utf8 {
 
 static inline void wsk_utf8_init(wsk_utf8_t *v) { v->state = 0; }
 
-/* Validate the next piece. Returns 0 while the input is still a valid
- * prefix, WSK_EUTF8 once it cannot be; after that the state stays failed. */
+/* Validate the next piece (p may be NULL when n is 0). Returns 0 while the
+ * input is still a valid prefix, WSK_EUTF8 once it cannot be; after that
+ * the state stays failed. */
 int wsk_utf8_feed(wsk_utf8_t *v, const uint8_t *p, size_t n);
 /* 0 if everything fed ends on a character boundary, WSK_EUTF8 otherwise. */
 int wsk_utf8_finish(const wsk_utf8_t *v);
