@@ -2,7 +2,6 @@
  * and bounded decompression over raw zlib streams. */
 #include "wskit/deflate.h"
 
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -27,8 +26,9 @@ struct wsk_deflate {
   unsigned char inf_finals;     /* final blocks continued in this message */
 };
 
-/* zlib refuses raw streams with 8-bit windows; 9 is compatible both ways
- * (see deflate.h). 0 means "not negotiated", i.e. 15. */
+/* zlib refuses to deflate raw streams with 8-bit windows; 9 is compatible
+ * both ways (see deflate.h) and is used for inflate too, for symmetry.
+ * 0 means "not negotiated", i.e. 15. */
 static int zbits(int bits) {
   if (bits == 0) return 15;
   if (bits < 8 || bits > 15) return -1;
