@@ -15,16 +15,19 @@ extern "C" {
 #endif
 
 /* What one side is willing to do. Used by clients to build the offer and
- * check the answer, by servers to choose among offers. */
+ * check the answer, by servers to choose among offers. One struct serves
+ * both roles; the window bits default to 0, read as shown per role. */
 typedef struct wsk_deflate_opts {
   int enabled;                    /* offer (client) / accept (server); default 1 */
   int server_no_context_takeover; /* client: ask for it; server: always reply with it */
   int client_no_context_takeover; /* client: offer it; server: always reply with it */
-  int server_max_window_bits;     /* 8..15; client: ask for it (0 = don't ask);
-                                     server: the most it will use (default 15) */
-  int client_max_window_bits;     /* 8..15; client: offer it with this value (0 = offer
-                                     the bare parameter, meaning "any");
-                                     server: ask the client to use at most this (0 = 15) */
+  int server_max_window_bits;     /* 0 or 8..15, default 0; client: ask for it (0 =
+                                     don't ask); server: the most it will use (0 = 15) */
+  int client_max_window_bits;     /* 0 or 8..15, default 0; client: offer it with this
+                                     value (0 = offer the bare parameter, meaning "any");
+                                     the parameter is always offered. server: ask the
+                                     client to use at most this (0 = 15), possible only
+                                     when the client offered the parameter */
   int level;                      /* zlib level 0..9, default 6 */
   int mem_level;                  /* zlib memLevel 1..9, default 8 */
   size_t threshold;               /* messages shorter than this are sent uncompressed; default 128 */
@@ -41,26 +44,42 @@ typedef struct wsk_deflate_params {
   int client_max_window_bits; /* 8..15, 15 when not negotiated */
 } wsk_deflate_params_t;
 
-/* Client: append the offer (a Sec-WebSocket-Extensions value, no CRLF). */
+/* Client: append the offer (a Sec-WebSocket-Extensions value, no CRLF):
+ * "permessage-deflate" [; server_no_context_takeover]
+ * [; client_no_context_takeover] [; server_max_window_bits=N]
+ * "; client_max_window_bits" ["=N"]. WSK_EINVAL for bits not 0 or 8..15. */
 int wsk_deflate_offer_build(const wsk_deflate_opts_t *o, wsk_buf_t *out);
 
 /* Server: look at every Sec-WebSocket-Extensions value of the request (the
  * header may appear several times; pass each value in order) and pick the
  * first permessage-deflate offer it can accept. Returns 1 with *out filled
  * when one was accepted, 0 when none was (no compression), WSK_EHTTP when a
- * header value is malformed (answer 400). Offers with unknown parameters,
- * repeated parameters or invalid values are declined, not errors. */
+ * header value is malformed anywhere (answer 400), WSK_EINVAL for bad server
+ * opts, WSK_ENOMEM. Offers with unknown parameters, repeated parameters or
+ * invalid values are declined, not errors. Values are 8..15 without leading
+ * zeros, token or quoted. The answer: no_context_takeover on a side when
+ * the offer asked or our opts want it; server window = min(offered, ours)
+ * or ours; client window = min(offered value or 15, ours) when the client
+ * offered client_max_window_bits, else 15. *out is all-off (bits 15)
+ * unless 1 is returned. */
 int wsk_deflate_negotiate(const wsk_deflate_opts_t *server, const char *const *values,
                           const size_t *lens, size_t nvalues, wsk_deflate_params_t *out);
 
-/* Server: append the response value for accepted params (no CRLF). */
+/* Server: append the response value for accepted params (no CRLF).
+ * Window bits of 15 are left out as they are the default (so an offer of
+ * server_max_window_bits=15 answered with 15 is not echoed; our client
+ * check accepts that). WSK_EINVAL unless enabled and bits are 8..15. */
 int wsk_deflate_response_build(const wsk_deflate_params_t *p, wsk_buf_t *out);
 
 /* Client: check the server's Sec-WebSocket-Extensions values against what
  * was offered. Returns 1 with *out filled when permessage-deflate was
  * accepted validly, 0 when the server did not use it, WSK_EHANDSHAKE when
  * the answer is invalid (an extension not offered, a parameter not allowed
- * or out of range, repeated parameters, more than one extension). */
+ * or out of range, repeated parameters, more than one extension, a
+ * client_max_window_bits without value, a server_max_window_bits above the
+ * one asked for, or a server_no_context_takeover / server_max_window_bits
+ * below 15 that was asked for and is missing), WSK_ENOMEM. Our client
+ * window is the smaller of the server's value and our offered one. */
 int wsk_deflate_check_response(const wsk_deflate_opts_t *offer, const char *const *values,
                                const size_t *lens, size_t nvalues, wsk_deflate_params_t *out);
 

@@ -19,12 +19,16 @@ typedef struct wsk_url {
   int ipv6;            /* host is an IPv6 literal */
   unsigned port;       /* explicit or default (80 / 443) */
   int port_explicit;
-  char resource[4096]; /* path and query, "/" when empty; no fragment */
+  char resource[4096]; /* path and query, "/" when empty; no fragment; spaces
+                          and non-ASCII bytes percent-encoded */
   char userinfo[512];  /* "user:password" as in the URL (percent-decoded), may be empty */
 } wsk_url_t;
 
 /* Parse a ws:// or wss:// URL. Returns 0 or WSK_EURL (other schemes,
- * fragments, bad ports, over-long parts, control characters). */
+ * fragments, bad or empty ports, over-long parts, control characters,
+ * hosts other than letters/digits/"-._" or a bracketed IPv6 literal
+ * without zone id; percent-decoded controls in the userinfo). The
+ * userinfo ends at the last '@' of the authority. On error *out is zeroed. */
 int wsk_url_parse(const char *url, wsk_url_t *out);
 
 /* ---- keys ---- */
@@ -46,12 +50,14 @@ long wsk_base64_decode(const char *in, size_t n, uint8_t *out);
 
 typedef struct wsk_client_hs_opts {
   const char *host;          /* Host header name (no brackets for IPv6; added) */
-  unsigned port;
+  unsigned port;             /* 0 counts as the default port */
   int secure;                /* decides which port is the default one */
-  const char *resource;      /* "/path?query", default "/" */
+  const char *resource;      /* "/path?query", default "/" (NULL or "" too) */
   const char *origin;        /* NULL: no Origin header */
-  const char *const *subprotocols; size_t nsubprotocols;
-  const wsk_http_header_t *headers; size_t nheaders; /* extra headers */
+  const char *const *subprotocols; size_t nsubprotocols; /* distinct tokens,
+                                each shorter than 128 bytes */
+  const wsk_http_header_t *headers; size_t nheaders; /* extra headers; a
+                                User-Agent here replaces the default one */
   const char *user_agent;    /* NULL: "wskit/VERSION"; "" : none */
   const char *authorization; /* NULL or a full Authorization value (e.g. from URL userinfo) */
   wsk_deflate_opts_t deflate;
@@ -61,8 +67,12 @@ typedef struct wsk_client_hs_opts {
 void wsk_client_hs_opts_init(wsk_client_hs_opts_t *o);
 
 /* Append the GET request to `out`. `key` is the Sec-WebSocket-Key (see
- * wsk_key_generate). Rejects header names/values with CR, LF or NUL and
- * headers that the handshake owns (WSK_EINVAL). */
+ * wsk_key_generate). Rejects header names/values with CR, LF or NUL, names
+ * that are not tokens, headers that the handshake owns (Host, Upgrade,
+ * Connection, Sec-WebSocket-*, Content-Length, Transfer-Encoding), Origin /
+ * Authorization / User-Agent headers when the option is set too, invalid
+ * keys, subprotocols or deflate options (WSK_EINVAL). On error nothing is
+ * appended. */
 int wsk_client_request_build(const wsk_client_hs_opts_t *o, const char *key, wsk_buf_t *out);
 
 typedef struct wsk_client_hs_result {
@@ -75,7 +85,10 @@ typedef struct wsk_client_hs_result {
 /* Validate the server's response head. Returns 0 when the handshake is
  * complete; WSK_EHANDSHAKE when the status is not 101 (result->status says
  * which; the caller may read a body) or the 101 response is invalid
- * (Upgrade, Connection, Accept, a subprotocol or extension not offered). */
+ * (HTTP/1.0, Upgrade other than exactly "websocket", Connection without
+ * upgrade, Accept, more than one subprotocol or one not offered, an
+ * extension or parameter not offered, see wsk_deflate_check_response);
+ * WSK_EINVAL for a request head, WSK_ENOMEM, WSK_ECRYPTO. */
 int wsk_client_response_check(const wsk_client_hs_opts_t *o, const char *key,
                               const wsk_http_head_t *head, wsk_client_hs_result_t *result);
 
@@ -106,22 +119,39 @@ typedef struct wsk_server_hs_request {
 /* Validate a request head (GET, HTTP/1.1+, Host, Upgrade: websocket,
  * Connection lists upgrade, a 16-byte key, Version 13, Origin allowlist)
  * and choose the default subprotocol (the first the client lists that we
- * support) and compression. Fills *req; returns 0 or WSK_ENOMEM. A refused
- * request is not an error of the call: see req->status. */
+ * support, exact match) and compression. Fills *req; returns 0, WSK_EINVAL
+ * for a response head or invalid deflate window bits, or WSK_ENOMEM. A refused request is not an error of
+ * the call: see req->status. The first failing check decides, in this
+ * order: HTTP/1.0 400; method not GET 400; Host missing or repeated 400;
+ * no "websocket" in Upgrade 426 (is_upgrade 0); Connection without upgrade
+ * 400; Sec-WebSocket-Version missing or not exactly "13" 426; key missing,
+ * repeated or not 16 bytes 400; Origin repeated 400; Origin absent or not
+ * in the allowlist (case-insensitive, whole origin) 403; malformed
+ * Sec-WebSocket-Protocol or Sec-WebSocket-Extensions 400. key and origin
+ * are filled whenever present, even when refused. */
 int wsk_server_request_check(const wsk_server_hs_opts_t *o, const wsk_http_head_t *head,
                              wsk_server_hs_request_t *req);
 
 /* 1 if the request offered `subprotocol` (exact match). */
 int wsk_server_request_offers(const wsk_http_head_t *head, const char *subprotocol);
 
-/* Append the 101 response: Accept for `key`, `subprotocol` (NULL: none),
- * permessage-deflate when deflate->enabled, and extra headers. */
+/* Append the 101 response: Accept for `key`, `subprotocol` (NULL or "":
+ * none), permessage-deflate when deflate->enabled (may be NULL), and extra
+ * headers. WSK_EINVAL for an invalid key or subprotocol, header names/values
+ * as in wsk_http_response_build, or headers the handshake owns (Upgrade,
+ * Connection, Sec-WebSocket-Accept/-Protocol/-Extensions, Content-Length,
+ * Transfer-Encoding). On error nothing is appended. */
 int wsk_server_response_build(const char *key, size_t key_len, const char *subprotocol,
                               const wsk_deflate_params_t *deflate,
                               const wsk_http_header_t *headers, size_t nheaders, wsk_buf_t *out);
 
-/* Append a refusal: `status` with `headers` and `body`; 426 responses get
- * Sec-WebSocket-Version: 13 added. Always sends Connection: close. */
+/* Append a refusal: `status` (200..999) with `headers` and `body`; 426
+ * responses get Upgrade: websocket and Sec-WebSocket-Version: 13 added and
+ * "Connection: Upgrade, close" (RFC 9110 7.8), others Connection: close. A
+ * body without a Content-Type header gets text/plain; charset=utf-8.
+ * Connection, Content-Length, Transfer-Encoding (and for 426 Upgrade and
+ * Sec-WebSocket-Version) may not be passed: WSK_EINVAL. On error nothing is
+ * appended. */
 int wsk_server_reject_build(int status, const wsk_http_header_t *headers, size_t nheaders,
                             const void *body, size_t body_len, wsk_buf_t *out);
 
