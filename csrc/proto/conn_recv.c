@@ -7,6 +7,12 @@
 
 static size_t avail(const wsk_conn_t *c) { return c->in ? c->in_len - c->in_off : 0; }
 
+/* Pending bytes of the message buffer from `at` (never NULL + offset). */
+static uint8_t *msg_at(wsk_conn_t *c, size_t at) {
+  static uint8_t empty[1];
+  return c->msg.data ? c->msg.data + c->msg.off + at : empty;
+}
+
 /* Why wsk_frame_header_decode refused a header, for the log and the close reason. */
 static const char *header_problem(const uint8_t *p, size_t n) {
   unsigned op = p[0] & 0x0F, len7 = n > 1 ? p[1] & 0x7F : 0;
@@ -177,7 +183,7 @@ static int deliver(wsk_conn_t *c, const uint8_t *p, size_t n, int done, int from
         wsk__conn_fail(c, WSK_CLOSE_INTERNAL_ERROR, "out of memory");
         return -1;
       }
-      ev->data = c->msg.data + c->msg.off;
+      ev->data = msg_at(c, 0);
       ev->len = wsk_buf_pending(&c->msg);
       c->msg_release = 1;
     } else {
@@ -218,7 +224,7 @@ static int data_payload(wsk_conn_t *c, wsk_event_t *ev) {
   }
   size_t produced = wsk_buf_pending(&c->msg) - before;
   c->msg_size += produced;
-  return deliver(c, c->msg.data + c->msg.off + before, produced, done, 1, ev);
+  return deliver(c, msg_at(c, before), produced, done, 1, ev);
 }
 
 int wsk__frames_next_event(wsk_conn_t *c, wsk_event_t *ev) {

@@ -285,6 +285,22 @@ TEST(control_frames_between_fragments_are_delivered) {
   wsk_conn_free(srv);
 }
 
+TEST(empty_compressed_message_is_delivered) {
+  /* RFC 7692 7.2.3.6: an empty message compresses to the single byte 0x00 */
+  wsk_conn_t *cli, *srv;
+  make_pair(NULL, NULL, &cli, &srv);
+  uint8_t buf[16];
+  size_t n = cframe(buf, 1, 1, WSK_OP_TEXT, "\x00", 1);
+  evlog_t l = {0};
+  feed(srv, buf, n, &l);
+  CHECK_INT(l.n, 1);
+  CHECK_INT(l.ev[0].type, WSK_EV_TEXT);
+  CHECK_INT(l.ev[0].len, 0);
+  log_clear(&l);
+  wsk_conn_free(cli);
+  wsk_conn_free(srv);
+}
+
 int main(void) {
   RUN(rsv1_without_extension_is_1002);
   RUN(rsv2_is_1002);
@@ -315,5 +331,6 @@ int main(void) {
   RUN(rfc7692_hello_example_received);
   RUN(rfc7692_fragmented_compressed_message);
   RUN(control_frames_between_fragments_are_delivered);
+  RUN(empty_compressed_message_is_delivered);
   return test_summary();
 }

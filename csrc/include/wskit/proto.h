@@ -11,4 +11,5 @@
 #include "reconnect.h"
 #include "rpc.h"
 #include "channels.h"
+#include "proxy.h"
 #endif
