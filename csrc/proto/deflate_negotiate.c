@@ -106,8 +106,8 @@ int wsk_deflate_response_build(const wsk_deflate_params_t *p, wsk_buf_t *out) {
   int r = wsk_buf_append_str(out, "permessage-deflate") < 0 ? WSK_ENOMEM : 0;
   if (!r && p->server_no_context_takeover) r = append_param(out, "server_no_context_takeover", 0);
   if (!r && p->client_no_context_takeover) r = append_param(out, "client_no_context_takeover", 0);
-  /* 15 is the default, so it goes unsaid (see deflate.h). */
-  if (!r && p->server_max_window_bits < 15)
+  /* 15 is the default, so it goes unsaid unless the offer asked for it. */
+  if (!r && (p->server_max_window_bits < 15 || p->server_bits_asked))
     r = append_param(out, "server_max_window_bits", p->server_max_window_bits);
   if (!r && p->client_max_window_bits < 15)
     r = append_param(out, "client_max_window_bits", p->client_max_window_bits);
@@ -140,6 +140,7 @@ static void accept_offer(const wsk_deflate_opts_t *s, const pmd_t *off, wsk_defl
   out->server_no_context_takeover = off->snct || s->server_no_context_takeover;
   out->client_no_context_takeover = off->cnct || s->client_no_context_takeover;
   out->server_max_window_bits = off->smwb ? min_int(off->smwb, our_s) : our_s;
+  out->server_bits_asked = off->smwb != 0;
   /* We may only limit the client's window if it offered the parameter
    * (RFC 7692 7.1.2.2); its own value is echoed as the client will keep
    * to it anyway. */
@@ -190,7 +191,7 @@ static const char *check_one(const wsk_deflate_opts_t *offer, const wsk_http_ele
   int asked_s = offer->server_max_window_bits;
   if (rsp.smwb && asked_s && rsp.smwb > asked_s) return "server_max_window_bits above the offer";
   /* Accepting an offer with server_max_window_bits means answering with
-   * it (7.1.2.1); 15 is the default, which our servers leave unsaid. */
+   * it (7.1.2.1); a 15 left unsaid is accepted since it changes nothing. */
   if (!rsp.smwb && asked_s && asked_s < 15) return "server_max_window_bits not accepted";
   if (offer->server_no_context_takeover && !rsp.snct) return "server_no_context_takeover not accepted";
   int our_c = offer->client_max_window_bits ? offer->client_max_window_bits : 15;
@@ -198,6 +199,7 @@ static const char *check_one(const wsk_deflate_opts_t *offer, const wsk_http_ele
   out->server_no_context_takeover = rsp.snct;
   out->client_no_context_takeover = rsp.cnct || offer->client_no_context_takeover;
   out->server_max_window_bits = rsp.smwb ? rsp.smwb : 15;
+  out->server_bits_asked = asked_s != 0;
   /* We compress with the smaller of the server's limit and our own offer. */
   out->client_max_window_bits = min_int(rsp.cmwb > 0 ? rsp.cmwb : 15, our_c);
   return NULL;

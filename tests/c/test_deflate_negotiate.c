@@ -161,6 +161,17 @@ TEST(negotiate_server_window_is_min_of_asked_and_ours) {
   CHECK_STR(response(&p), "permessage-deflate; server_max_window_bits=11");
 }
 
+TEST(negotiate_answers_server_window_15_when_asked) {
+  /* RFC 7692 7.1.2.1: accepting an offer with server_max_window_bits
+   * means naming it in the response, even at the default 15. */
+  wsk_deflate_params_t p;
+  CHECK_INT(neg("permessage-deflate; server_max_window_bits=15", &p), 1);
+  CHECK_INT(p.server_max_window_bits, 15);
+  CHECK_STR(response(&p), "permessage-deflate; server_max_window_bits=15");
+  CHECK_INT(neg("permessage-deflate", &p), 1);
+  CHECK_STR(response(&p), "permessage-deflate");
+}
+
 TEST(negotiate_context_takeover) {
   wsk_deflate_params_t p;
   CHECK_INT(neg("permessage-deflate; server_no_context_takeover; client_no_context_takeover", &p), 1);
@@ -254,7 +265,7 @@ TEST(negotiate_long_value_with_quotes) {
 }
 
 TEST(response_build_rejects_bad_params) {
-  wsk_deflate_params_t p = { 0, 0, 0, 15, 15 };
+  wsk_deflate_params_t p = { 0, 0, 0, 15, 15, 0 };
   CHECK_STR(response(&p), "(error)");
   p.enabled = 1;
   p.server_max_window_bits = 16;
@@ -401,6 +412,7 @@ int main(void) {
   RUN(negotiate_echoes_client_window_value);
   RUN(negotiate_window_bits_8);
   RUN(negotiate_server_window_is_min_of_asked_and_ours);
+  RUN(negotiate_answers_server_window_15_when_asked);
   RUN(negotiate_context_takeover);
   RUN(negotiate_declined_offers_fall_through);
   RUN(negotiate_accepts_quoted_values);

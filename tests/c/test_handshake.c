@@ -431,7 +431,7 @@ TEST(server_negotiates_deflate) {
 TEST(server_response_101) {
   wsk_buf_t b = { 0 };
   wsk_http_header_t extra = { "Set-Cookie", 0, "a=b", 0 };
-  wsk_deflate_params_t dp = { 1, 1, 0, 10, 15 };
+  wsk_deflate_params_t dp = { 1, 1, 0, 10, 15, 0 };
   CHECK_INT(wsk_server_response_build(KEY, 24, "chat", &dp, &extra, 1, &b), 0);
   const char *want = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                      "Sec-WebSocket-Accept: " ACCEPT "\r\nSec-WebSocket-Protocol: chat\r\n"

@@ -42,6 +42,9 @@ typedef struct wsk_deflate_params {
   int client_no_context_takeover;
   int server_max_window_bits; /* 8..15, 15 when not negotiated */
   int client_max_window_bits; /* 8..15, 15 when not negotiated */
+  int server_bits_asked;      /* the offer named server_max_window_bits, so
+                                 the response names it too, even at 15
+                                 (RFC 7692 7.1.2.1) */
 } wsk_deflate_params_t;
 
 /* Client: append the offer (a Sec-WebSocket-Extensions value, no CRLF):
