@@ -46,9 +46,10 @@ $(B)/tests/%: tests/c/%.c $(wildcard tests/c/*.h) $(B)/libwskit.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(WERROR) $< -o $@ $(B)/libwskit.a $(LDLIBS)
 
+# clang: its UBSan also catches arithmetic on NULL pointers, which gcc's misses
 $(B)/asan/%: tests/c/%.c $(wildcard tests/c/*.h) $(PROTO_SRC) $(PROTO_HDR)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) $(WERROR) $< $(PROTO_SRC) -o $@ $(LDLIBS)
+	$(CLANG) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) $(WERROR) $< $(PROTO_SRC) -o $@ $(LDLIBS)
 
 test-c: $(TEST_BIN)
 	@sh tests/c/run.sh c $(TEST_BIN)
@@ -56,6 +57,117 @@ test-c: $(TEST_BIN)
 asan: $(ASAN_BIN)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  sh tests/c/run.sh asan $(ASAN_BIN)
+
+# ---- csrc/uv units that need no libuv: TLS (OpenSSL memory BIOs) and ----
+# ---- JSON-RPC envelopes (jansson). tests/uv/test_<unit>.c is built against ----
+# ---- csrc/uv/<unit>.c and the core, plain and under ASan+UBSan.        ----
+UV_UNITS      := tls jsonrpc
+UV_UNIT_LIBS  := -lssl -lcrypto -ljansson -lz
+UV_UNIT_BIN   := $(UV_UNITS:%=$(B)/uv-units/test_%)
+UV_UNIT_ASAN  := $(UV_UNITS:%=$(B)/uv-units-asan/test_%)
+
+$(B)/uv-units/test_%: tests/uv/test_%.c csrc/uv/%.c csrc/uv/%.h tests/c/testlib.h $(B)/libwskit.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Icsrc/uv $(CFLAGS) $(WARN) $(WERROR) $< csrc/uv/$*.c -o $@ $(B)/libwskit.a $(UV_UNIT_LIBS)
+
+$(B)/uv-units-asan/test_%: tests/uv/test_%.c csrc/uv/%.c csrc/uv/%.h tests/c/testlib.h $(PROTO_SRC) $(PROTO_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Icsrc/uv -O1 -g $(SAN) $(WARN) $(WERROR) $< csrc/uv/$*.c $(PROTO_SRC) -o $@ $(UV_UNIT_LIBS)
+
+.PHONY: test-uv-units
+test-uv-units: $(UV_UNIT_BIN) $(UV_UNIT_ASAN)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  sh tests/c/run.sh uv-units $(UV_UNIT_BIN) $(UV_UNIT_ASAN)
+# ---- end of csrc/uv units ----
+
+# ---- libuv driver (csrc/uv): libwskit_uv, examples, driver tests ----
+UV_SRC      := $(sort $(wildcard csrc/uv/*.c))
+UV_HDR      := $(PROTO_HDR) $(wildcard csrc/uv/*.h)
+UV_OBJ      := $(UV_SRC:csrc/uv/%.c=$(B)/uvobj/%.o)
+UV_LIBS     := -luv -lssl -lcrypto -ljansson -lz
+UV_EX_SRC   := $(sort $(wildcard examples/c/*.c))
+UV_EX_BIN   := $(UV_EX_SRC:examples/c/%.c=$(B)/examples/%)
+UV_EX_ASAN  := $(UV_EX_SRC:examples/c/%.c=$(B)/examples-asan/%)
+UV_TEST_SRC := $(sort $(wildcard tests/uv/uv_*.c))
+UV_TEST_BIN := $(UV_TEST_SRC:tests/uv/%.c=$(B)/uv-tests/%)
+UV_TEST_ASAN := $(UV_TEST_SRC:tests/uv/%.c=$(B)/uv-asan/%)
+
+.PHONY: uv examples test-uv asan-uv
+uv: $(B)/libwskit_uv.a $(B)/libwskit_uv.so
+
+$(B)/uvobj/%.o: csrc/uv/%.c $(UV_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(WERROR) -fPIC -c $< -o $@
+
+$(B)/libwskit_uv.a: $(UV_OBJ)
+	rm -f $@; ar rcs $@ $^
+
+$(B)/libwskit_uv.so: $(UV_OBJ) $(B)/libwskit.so
+	$(CC) -shared -o $@ $(UV_OBJ) -L$(B) -lwskit $(UV_LIBS)
+
+examples: $(UV_EX_BIN)
+
+$(B)/examples/%: examples/c/%.c $(B)/libwskit_uv.a $(B)/libwskit.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(WERROR) $< -o $@ $(B)/libwskit_uv.a $(B)/libwskit.a $(UV_LIBS)
+
+$(B)/examples-asan/%: examples/c/%.c $(UV_SRC) $(UV_HDR) $(PROTO_SRC)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Icsrc/uv -O1 -g $(SAN) $(WARN) $(WERROR) $< $(UV_SRC) $(PROTO_SRC) -o $@ $(UV_LIBS)
+
+$(B)/uv-tests/%: tests/uv/%.c $(wildcard tests/uv/*.h) $(B)/libwskit_uv.a $(B)/libwskit.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Icsrc/uv $(CFLAGS) $(WARN) $(WERROR) $< -o $@ $(B)/libwskit_uv.a $(B)/libwskit.a $(UV_LIBS)
+
+$(B)/uv-asan/%: tests/uv/%.c $(wildcard tests/uv/*.h) $(UV_SRC) $(UV_HDR) $(PROTO_SRC)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Icsrc/uv -O1 -g $(SAN) $(WARN) $(WERROR) $< $(UV_SRC) $(PROTO_SRC) -o $@ $(UV_LIBS)
+
+# C driver tests, then the pytest suite against real peers (websockets, ws)
+test-uv: $(UV_TEST_BIN) $(UV_EX_BIN)
+	@sh tests/uv/run.sh uv $(B)/examples $(UV_TEST_BIN)
+
+# the same under ASan+UBSan (leaks included), examples too
+asan-uv: $(UV_TEST_ASAN) $(UV_EX_ASAN)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  sh tests/uv/run.sh asan-uv $(B)/examples-asan $(UV_TEST_ASAN)
+# ---- end of libuv driver ----
+
+# ---- OpenResty driver (lua/resty/wskit) and its C module wskit.proto ----
+# wskit.proto links the core only (no libuv). Built against LuaJIT 2.1's
+# headers for OpenResty (build/lua/wskit/proto.so) and Lua 5.4's for the
+# plain-Lua unit tests (build/lua54/wskit/proto.so).
+LUAPROTO_SRC := $(sort $(wildcard lua/wskit/proto_*.c))
+LUAPROTO_HDR := $(PROTO_HDR) $(wildcard lua/wskit/proto_*.h)
+LUAJIT_INC   ?= /usr/include/luajit-2.1
+LUA54_INC    ?= /usr/include/lua5.4
+
+.PHONY: lua-proto test-openresty bench-openresty
+lua-proto: $(B)/lua/wskit/proto.so $(B)/lua54/wskit/proto.so
+
+$(B)/lua/wskit/proto.so: $(LUAPROTO_SRC) $(LUAPROTO_HDR) $(PROTO_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -isystem $(LUAJIT_INC) $(CFLAGS) $(WARN) $(WERROR) -fPIC -shared \
+	  -o $@ $(LUAPROTO_SRC) $(PROTO_OBJ) $(LDLIBS)
+
+$(B)/lua54/wskit/proto.so: $(LUAPROTO_SRC) $(LUAPROTO_HDR) $(PROTO_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -isystem $(LUA54_INC) $(CFLAGS) $(WARN) $(WERROR) -fPIC -shared \
+	  -o $@ $(LUAPROTO_SRC) $(PROTO_OBJ) $(LDLIBS)
+
+# unit tests of wskit.proto (LuaJIT and Lua 5.4), then nginx + real peers
+test-openresty: lua-proto
+	@sh tests/openresty/run.sh openresty
+
+bench-openresty: lua-proto
+	@/usr/bin/python3 bench/openresty_echo.py
+# ---- end of OpenResty driver ----
+
+# ---- Python package (python/wskit): build into .venv, pytest against real peers ----
+.PHONY: test-py
+test-py:
+	@sh tests/python/run.sh
+# ---- end of Python package ----
 
 # ---- libFuzzer targets ----
 $(B)/fuzz/%: tests/fuzz/%.c $(PROTO_SRC) $(PROTO_HDR)
@@ -76,7 +188,7 @@ bench: $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do $$b || exit 1; done
 
 test: lib
-	@sh tests/run_all.sh test-c asan fuzz
+	@sh tests/run_all.sh test-c asan test-uv-units test-uv asan-uv test-py fuzz
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include/wskit $(DESTDIR)$(PREFIX)/lib/pkgconfig

@@ -25,6 +25,7 @@ static const struct { int code; const char *name, *text; } errors[] = {
   { WSK_EAGAIN, "EAGAIN", "more input needed" },
   { WSK_ECRYPTO, "ECRYPTO", "cryptographic library failure" },
   { WSK_EURL, "EURL", "invalid WebSocket URL" },
+  { WSK_EIO, "EIO", "I/O or network error" },
 };
 
 const char *wsk_strerror(int err) {

@@ -35,7 +35,9 @@ enum {
   WSK_EBUSY = -15,      /* send buffer over its limit; try after draining */
   WSK_EAGAIN = -16,     /* need more input */
   WSK_ECRYPTO = -17,    /* libcrypto failed (random bytes, SHA-1) */
-  WSK_EURL = -18        /* malformed or unsupported URL */
+  WSK_EURL = -18,       /* malformed or unsupported URL */
+  WSK_EIO = -19         /* the operating system or network failed (a driver
+                           keeps the system's own text for the log) */
 };
 
 /* Text for an error code; never NULL, static storage. */

@@ -1,0 +1,392 @@
+/* wskit on libuv: WebSocket servers and clients on a loop the caller owns.
+ *
+ * The driver moves bytes between sockets and the sans-I/O core (conn.h),
+ * arms one timer per connection at the core's deadline, and turns core
+ * events into the callbacks below. Every protocol decision (framing, close
+ * handshake, keepalive, limits, backoff) is the core's.
+ *
+ * Conventions (libuv's):
+ *   - every object works on a uv_loop_t the caller passes; one loop, one
+ *     thread; no call is thread-safe.
+ *   - every call returns 0 (or a non-negative count / id) or a negative
+ *     WSK_E* code (wsk_strerror). System and network failures are WSK_EIO;
+ *     the object keeps the system's text (wsk_uv_server_error, the close
+ *     info's `error`).
+ *   - every object has a `void *data` for the user.
+ *   - callbacks get the object and a const struct (or simple arguments);
+ *     pointers in those structs are valid only during the callback.
+ *
+ * Lifetime rules (read these before writing a callback):
+ *   - A connection (wsk_uv_conn_t) is created by the library (a server
+ *     accepting, a client attempting) and stays valid until its on_close
+ *     callback returns. on_close runs exactly once for every connection,
+ *     opened or not; the library frees the connection after it returns.
+ *   - Any callback of a connection may call send, close, pause/resume and
+ *     wsk_uv_conn_free on that same connection (and on others). Freeing
+ *     inside a callback only marks the connection: on_close still runs
+ *     (once, after the current callback returns) and the memory goes when
+ *     the outermost callback has returned. Outside callbacks,
+ *     wsk_uv_conn_free runs on_close before it returns.
+ *   - Servers and clients are freed by the user (wsk_uv_server_free,
+ *     wsk_uv_client_free), also safely from inside their own callbacks:
+ *     the pointer must not be used after the call; the memory is released
+ *     when libuv has closed the handles (the loop must keep running).
+ *   - Strings and arrays in option structs are copied by *_new, except
+ *     inside the embedded wsk_conn_opts_t (subprotocols, origins, headers):
+ *     those must stay valid while the server / client exists.
+ */
+#ifndef WSKIT_UV_H
+#define WSKIT_UV_H
+
+#include <jansson.h>
+#include <uv.h>
+#include "proto.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct wsk_uv_conn wsk_uv_conn_t;
+typedef struct wsk_uv_server wsk_uv_server_t;
+typedef struct wsk_uv_client wsk_uv_client_t;
+
+/* ---- loop ---- */
+
+/* libuv's default loop, for simple programs. */
+uv_loop_t *wsk_uv_default_loop(void);
+/* uv_run(loop, UV_RUN_DEFAULT): returns when nothing is left to do. */
+int wsk_uv_run(uv_loop_t *loop);
+
+/* ---- callbacks (shared by server and client connections) ---- */
+
+/* A whole message, or a piece of one with conn.stream_fragments. */
+typedef struct wsk_uv_message {
+  wsk_opcode_t opcode;  /* WSK_OP_TEXT or WSK_OP_BINARY */
+  const uint8_t *data;  /* valid during the callback; copy to keep */
+  size_t len;
+  int first, fin;       /* 1, 1 for whole messages */
+} wsk_uv_message_t;
+
+typedef struct wsk_uv_control {
+  const uint8_t *data;  /* ping or pong payload */
+  size_t len;
+  uint32_t ping_id;     /* pong: id of the ping it answers (0 = unsolicited) */
+  int64_t latency_ms;   /* pong: round trip of that ping, -1 when none */
+} wsk_uv_control_t;
+
+typedef struct wsk_uv_close_info {
+  unsigned code;          /* peer's close code; 1005 no code, 1006 no close frame */
+  const char *reason;     /* peer's reason, NUL-terminated ("" when none) */
+  size_t reason_len;
+  unsigned sent_code;     /* the code we sent, 0 when none */
+  int clean;              /* close frames went both ways */
+  int opened;             /* on_open ran for this connection */
+  int err;                /* 0, or why it failed: WSK_EIO, WSK_ETIMEDOUT,
+                             WSK_EHANDSHAKE, WSK_EPROTO ... */
+  const char *error;      /* a sentence for the log ("" when none) */
+  int http_status;        /* client: the server's non-101 status, else 0 */
+  /* reconnecting clients */
+  int will_retry;         /* 1 when another attempt follows */
+  int64_t retry_delay_ms; /* ... after this long; -1 when none */
+  unsigned attempt;       /* client: attempt number since the last open (1-based) */
+} wsk_uv_close_info_t;
+
+/* What a server's handshake hooks see: the request head (method, target,
+ * headers) and the core's verdict. Valid until the request is answered. */
+typedef struct wsk_uv_request {
+  const wsk_http_head_t *head;
+  int status;              /* 0: a valid upgrade; else what the core would
+                              answer (400, 403 Origin refused, 426) */
+  int is_upgrade;          /* the request carries an Upgrade header */
+  const char *path;        /* target up to '?', NOT NUL-terminated */
+  size_t path_len;
+  const char *query;       /* after '?' (NULL when none), NOT NUL-terminated */
+  size_t query_len;
+} wsk_uv_request_t;
+
+/* An incoming JSON-RPC 2.0 request or notification (see on_rpc). The
+ * json_t values are borrowed from the parsed message: valid during the
+ * callback (json_incref what you keep, e.g. the id for a later answer). */
+typedef struct wsk_uv_rpc_call {
+  const char *method;
+  json_t *params;      /* array, object or NULL */
+  json_t *id;          /* NULL for a notification (never answered) */
+} wsk_uv_rpc_call_t;
+
+typedef struct wsk_uv_callbacks {
+  /* Server: a WebSocket upgrade request (also an invalid one: see
+   * req->status). Answer with wsk_uv_conn_accept or wsk_uv_conn_reject, now
+   * or later (an asynchronous check may answer from another callback; the
+   * open timeout keeps running). NULL: accept valid upgrades, refuse the
+   * rest with the core's status. */
+  void (*on_request)(wsk_uv_conn_t *c, const wsk_uv_request_t *req);
+  /* Server: a plain HTTP request, not an upgrade (health checks, a static
+   * page). Answer with wsk_uv_conn_http_respond (now or later). NULL: the
+   * core answers 426 Upgrade Required. */
+  void (*on_http)(wsk_uv_conn_t *c, const wsk_uv_request_t *req);
+  /* Client: an attempt starts (DNS, connect, handshake). */
+  void (*on_connecting)(wsk_uv_conn_t *c, unsigned attempt);
+  /* Handshake done; send away. */
+  void (*on_open)(wsk_uv_conn_t *c);
+  void (*on_message)(wsk_uv_conn_t *c, const wsk_uv_message_t *m);
+  void (*on_ping)(wsk_uv_conn_t *c, const wsk_uv_control_t *p); /* already answered */
+  void (*on_pong)(wsk_uv_conn_t *c, const wsk_uv_control_t *p);
+  /* The write queue went over the high-water mark before and is now at or
+   * below the low-water mark. */
+  void (*on_drain)(wsk_uv_conn_t *c);
+  /* JSON-RPC requests and notifications arriving as text messages. NULL:
+   * they are ordinary messages for on_message. Answer requests with
+   * wsk_uv_rpc_result / wsk_uv_rpc_error (now or later). */
+  void (*on_rpc)(wsk_uv_conn_t *c, const wsk_uv_rpc_call_t *call);
+  /* The end, exactly once per connection (see the lifetime rules). */
+  void (*on_close)(wsk_uv_conn_t *c, const wsk_uv_close_info_t *info);
+} wsk_uv_callbacks_t;
+
+/* ---- connections ---- */
+
+void *wsk_uv_conn_data(const wsk_uv_conn_t *c);
+void wsk_uv_conn_set_data(wsk_uv_conn_t *c, void *data);
+/* The owner: NULL when the connection is a client's (resp. a server's). */
+wsk_uv_server_t *wsk_uv_conn_server(const wsk_uv_conn_t *c);
+wsk_uv_client_t *wsk_uv_conn_client(const wsk_uv_conn_t *c);
+/* The core connection (subprotocol, deflate parameters, state); NULL
+ * after on_close. Do not feed it or free it. */
+wsk_conn_t *wsk_uv_conn_core(const wsk_uv_conn_t *c);
+/* Use another callback table for this connection (it must outlive it). */
+void wsk_uv_conn_set_callbacks(wsk_uv_conn_t *c, const wsk_uv_callbacks_t *cbs);
+/* The peer's address (TCP only): 0 or WSK_EIO. */
+int wsk_uv_conn_peername(const wsk_uv_conn_t *c, struct sockaddr_storage *addr);
+
+/* Send a whole message. It is queued (never dropped); watch
+ * wsk_uv_conn_buffered() or on_drain for backpressure. Returns 0,
+ * WSK_ESTATE before open, WSK_ECLOSED when closing, WSK_EUTF8, WSK_ENOMEM. */
+int wsk_uv_conn_send(wsk_uv_conn_t *c, wsk_opcode_t op, const void *data, size_t len);
+/* Send a message in pieces (see wsk_conn_send_fragment). */
+int wsk_uv_conn_send_fragment(wsk_uv_conn_t *c, wsk_opcode_t op, const void *data, size_t len,
+                              int fin);
+/* Ping (NULL data: a unique payload); returns the ping id (>= 1) that a
+ * later on_pong names. */
+int wsk_uv_conn_ping(wsk_uv_conn_t *c, const void *data, size_t len);
+/* Start the close handshake (code 0: no code). on_close follows when it
+ * ends or the close timeout passes. In CONNECTING a client aborts and a
+ * server answers a pending request with 503. */
+int wsk_uv_conn_close(wsk_uv_conn_t *c, unsigned code, const char *reason);
+/* Abort (no close frame; on_close reports 1006) and release the
+ * connection. See the lifetime rules for calls inside callbacks. */
+void wsk_uv_conn_free(wsk_uv_conn_t *c);
+
+/* Bytes queued for the socket and not yet written by the kernel's send
+ * call (our frames plus libuv's write queue). */
+size_t wsk_uv_conn_buffered(const wsk_uv_conn_t *c);
+/* 1 while buffered() is above the high-water mark (conn.write_limit). */
+int wsk_uv_conn_over_limit(const wsk_uv_conn_t *c);
+
+/* Stop delivering messages and reading the socket (the application fell
+ * behind). Inside on_message it takes effect at once: no further
+ * on_message until wsk_uv_conn_resume. Close and timeouts still work. */
+int wsk_uv_conn_pause(wsk_uv_conn_t *c);
+int wsk_uv_conn_resume(wsk_uv_conn_t *c);
+
+/* ---- server handshake answers (from on_request / on_http, or later) ---- */
+
+/* Accept the upgrade: `subprotocol` NULL = the default choice (the first
+ * the client offered that the server supports), "" = none, else one the
+ * client offered (WSK_EINVAL otherwise). Extra response headers may be
+ * NULL. WSK_ESTATE when there is no pending valid request. */
+int wsk_uv_conn_accept(wsk_uv_conn_t *c, const char *subprotocol,
+                       const wsk_http_header_t *headers, size_t nheaders);
+/* Refuse with any status (0: the core's status for the request) and an
+ * optional body; the connection then ends (on_close). */
+int wsk_uv_conn_reject(wsk_uv_conn_t *c, int status, const wsk_http_header_t *headers,
+                       size_t nheaders, const void *body, size_t body_len);
+/* Answer a plain HTTP request (any status, e.g. 200 with a page). Sends
+ * Connection: close and ends the connection. */
+int wsk_uv_conn_http_respond(wsk_uv_conn_t *c, int status, const wsk_http_header_t *headers,
+                             size_t nheaders, const void *body, size_t body_len);
+
+/* Helpers for auth hooks. Copy the value of a header / query parameter /
+ * cookie into out (NUL-terminated, truncated to cap - 1). Return the value's
+ * full length (>= 0), WSK_ENOTFOUND when absent. Query values are
+ * percent-decoded ('+' is a space). */
+long wsk_uv_request_header(const wsk_uv_request_t *r, const char *name, char *out, size_t cap);
+long wsk_uv_request_query(const wsk_uv_request_t *r, const char *key, char *out, size_t cap);
+long wsk_uv_request_cookie(const wsk_uv_request_t *r, const char *name, char *out, size_t cap);
+
+/* ---- server ---- */
+
+typedef struct wsk_uv_server_opts {
+  wsk_conn_opts_t conn;       /* role is forced to SERVER; limits, timers,
+                                 subprotocols, Origin allowlist, deflate */
+  size_t low_water;           /* on_drain below this; default write_limit / 4 */
+  int pause_when_full;        /* stop reading a connection while its write
+                                 queue is over write_limit; default 1 */
+  int backlog;                /* listen backlog, default 511 */
+  int reuseport;              /* SO_REUSEPORT on TCP listeners */
+  int ipv6only;               /* IPv6 listeners do not take IPv4 */
+  const wsk_uv_callbacks_t *callbacks; /* for every connection; must outlive the server */
+  /* TLS (wss): certificate chain and key; client_ca_file requires and
+   * verifies client certificates. NULL = plain ws. Needs the TLS build. */
+  const char *tls_cert_file, *tls_key_file, *tls_client_ca_file;
+  void *data;
+} wsk_uv_server_opts_t;
+
+void wsk_uv_server_opts_init(wsk_uv_server_opts_t *o);
+
+/* Create a server on `loop` (not listening yet). */
+int wsk_uv_server_new(uv_loop_t *loop, const wsk_uv_server_opts_t *o, wsk_uv_server_t **out);
+/* Listen on host:port (an IPv4/IPv6 literal or a name resolved now; NULL
+ * = "::" with IPv4 too unless ipv6only). Port 0 picks a free port: see
+ * wsk_uv_server_port. May be called several times. */
+int wsk_uv_server_listen(wsk_uv_server_t *s, const char *host, unsigned port);
+/* Listen on a Unix socket path (an existing socket file is not removed). */
+int wsk_uv_server_listen_unix(wsk_uv_server_t *s, const char *path);
+/* The port of the first TCP listener, or a negative code. */
+int wsk_uv_server_port(const wsk_uv_server_t *s);
+/* Text of the last system failure ("" when none). */
+const char *wsk_uv_server_error(const wsk_uv_server_t *s);
+void *wsk_uv_server_data(const wsk_uv_server_t *s);
+void wsk_uv_server_set_data(wsk_uv_server_t *s, void *data);
+uv_loop_t *wsk_uv_server_loop(const wsk_uv_server_t *s);
+
+/* Connections: every accepted one (open or still in the handshake). */
+size_t wsk_uv_server_count(const wsk_uv_server_t *s);
+typedef void (*wsk_uv_conn_fn)(void *ud, wsk_uv_conn_t *c);
+/* Call fn for each OPEN connection; fn may close or free any of them. */
+size_t wsk_uv_server_foreach(wsk_uv_server_t *s, wsk_uv_conn_fn fn, void *ud);
+
+/* Graceful shutdown: stop accepting, close every connection with `code`
+ * (1001 going away, 1012 restart; CONNECTING ones get 503), wait up to
+ * timeout_ms (0: conn.close_timeout_ms), then abort the rest. `done` (may
+ * be NULL) runs exactly once when no connection is left, with how many
+ * were aborted. Free the server afterwards (even from `done`). */
+typedef void (*wsk_uv_shutdown_cb)(wsk_uv_server_t *s, size_t aborted);
+int wsk_uv_server_shutdown(wsk_uv_server_t *s, unsigned code, uint32_t timeout_ms,
+                           wsk_uv_shutdown_cb done);
+/* Stop listening, abort every connection (each gets on_close), run a
+ * pending shutdown's `done`, and release the server. */
+void wsk_uv_server_free(wsk_uv_server_t *s);
+
+/* ---- broadcast and channels (server connections) ---- */
+
+typedef struct wsk_uv_broadcast_result {
+  size_t sent;     /* connections that got the message */
+  size_t skipped;  /* over their write limit: not sent (reported to on_skip) */
+  size_t closed;   /* not open */
+} wsk_uv_broadcast_result_t;
+
+/* Send one message, framed (and compressed where possible) once, to
+ * `conns` (NULL: every open connection of the server). Connections whose
+ * write queue is over the limit are skipped and passed to on_skip (may be
+ * NULL), which may close or free them. res may be NULL. Returns 0 or
+ * WSK_EINVAL / WSK_EUTF8 / WSK_ENOMEM (nothing sent). */
+int wsk_uv_server_broadcast(wsk_uv_server_t *s, wsk_opcode_t op, const void *data, size_t len,
+                            wsk_uv_conn_t *const *conns, size_t nconns, wsk_uv_conn_fn on_skip,
+                            void *ud, wsk_uv_broadcast_result_t *res);
+/* Channels: a connection leaves all its channels when it closes. Return
+ * as wsk_channels_subscribe / _unsubscribe (1 changed, 0 no change, <0). */
+int wsk_uv_conn_subscribe(wsk_uv_conn_t *c, const char *name, size_t len);
+int wsk_uv_conn_unsubscribe(wsk_uv_conn_t *c, const char *name, size_t len);
+size_t wsk_uv_server_channel_count(const wsk_uv_server_t *s, const char *name, size_t len);
+/* Broadcast to a channel's subscribers. */
+int wsk_uv_server_publish(wsk_uv_server_t *s, const char *name, size_t name_len, wsk_opcode_t op,
+                          const void *data, size_t len, wsk_uv_conn_fn on_skip, void *ud,
+                          wsk_uv_broadcast_result_t *res);
+
+/* ---- request/response (JSON-RPC 2.0 over text messages) ---- */
+
+/* How a request ended: exactly one call of its callback. */
+typedef struct wsk_uv_reply {
+  int err;              /* 0: a reply came; WSK_ETIMEDOUT; WSK_ECANCELED: the
+                           connection ended (or was freed) first */
+  uint64_t id;
+  int is_error;         /* the reply is a JSON-RPC error */
+  json_t *result;       /* reply: the result (borrowed, valid during the callback) */
+  int64_t code;         /* error reply: code, message, data (may be NULL) */
+  const char *message;
+  json_t *data;
+  const char *text;     /* the whole reply message, not NUL-terminated */
+  size_t len;
+} wsk_uv_reply_t;
+
+typedef void (*wsk_uv_reply_cb)(wsk_uv_conn_t *c, void *ud, const wsk_uv_reply_t *r);
+
+/* Send {"jsonrpc":"2.0","id":ID,"method":method,"params":params} where
+ * params is JSON text (an array or object; NULL/0 for none) and wait up to
+ * timeout_ms (0 = no timeout) for the reply with the same id; *id_out (may
+ * be NULL) gets the id. cb runs exactly once, never inside this call.
+ * Replies are recognised among incoming text messages and not passed to
+ * on_message. Returns 0, or WSK_ESTATE/WSK_ECLOSED when not open,
+ * WSK_EINVAL, WSK_ENOMEM (and cb will not run). */
+int wsk_uv_request(wsk_uv_conn_t *c, const char *method, const char *params, size_t params_len,
+                   uint32_t timeout_ms, wsk_uv_reply_cb cb, void *ud, uint64_t *id_out);
+/* The same with an envelope the caller built with its own JSON library:
+ * `text` is sent as is and `id` (below 2^63, not pending) is the id it
+ * carries. WSK_EEXIST when that id is pending. */
+int wsk_uv_request_raw(wsk_uv_conn_t *c, uint64_t id, const char *text, size_t len,
+                       uint32_t timeout_ms, wsk_uv_reply_cb cb, void *ud);
+/* Number of requests waiting for a reply on the connection. */
+size_t wsk_uv_pending_requests(const wsk_uv_conn_t *c);
+/* Answer a request received by on_rpc: result is JSON text (NULL = null). */
+int wsk_uv_rpc_result(wsk_uv_conn_t *c, const json_t *id, const char *result, size_t len);
+/* ... or an error (message NULL: the specification's text for the code). */
+int wsk_uv_rpc_error(wsk_uv_conn_t *c, const json_t *id, int64_t code, const char *message);
+
+/* ---- client ---- */
+
+typedef struct wsk_uv_client_opts {
+  wsk_conn_opts_t conn;       /* role is forced to CLIENT; limits, timers
+                                 (open_timeout_ms covers DNS, connect, TLS and
+                                 the handshake), origin, subprotocols, extra
+                                 headers, deflate offer. host/port/resource/
+                                 authorization come from the URL. */
+  size_t low_water;           /* as for servers */
+  int pause_when_full;        /* default 0 for clients */
+  const wsk_uv_callbacks_t *callbacks; /* must outlive the client */
+  /* reconnecting: 0 = one attempt */
+  int reconnect;
+  wsk_backoff_opts_t backoff;
+  wsk_retry_fn retry;         /* override which failures retry (NULL: default) */
+  void *retry_ud;
+  /* wsk_uv_client_send while not open: 0 = fail with WSK_ECLOSED; else
+   * queue up to this many bytes (sent in order on the next open). */
+  size_t offline_queue_bytes;
+  /* TLS (wss://): NULL ca_file = the system store; insecure = 1 turns off
+   * certificate and hostname verification. */
+  const char *tls_ca_file;
+  int tls_insecure;
+  /* HTTP CONNECT proxy URL ("" = none, NULL = from the environment).
+   * Reserved: used once the proxy support lands. */
+  const char *proxy;
+  void *data;
+} wsk_uv_client_opts_t;
+
+void wsk_uv_client_opts_init(wsk_uv_client_opts_t *o);
+
+/* Create a client for a ws:// or wss:// URL (IPv6 literals, default
+ * ports, userinfo sent as Basic auth) and start the first attempt.
+ * WSK_EURL for a bad URL. */
+int wsk_uv_client_new(uv_loop_t *loop, const char *url, const wsk_uv_client_opts_t *o,
+                      wsk_uv_client_t **out);
+/* The current connection (open or connecting), NULL between attempts. */
+wsk_uv_conn_t *wsk_uv_client_conn(const wsk_uv_client_t *cl);
+/* Send on the current connection when open; otherwise queue it (see
+ * offline_queue_bytes) or fail with WSK_ECLOSED (WSK_EBUSY when the queue
+ * is full). */
+int wsk_uv_client_send(wsk_uv_client_t *cl, wsk_opcode_t op, const void *data, size_t len);
+/* wsk_uv_request on the current connection; WSK_ECLOSED when not open
+ * (requests are never queued: each would time out or be cancelled). */
+int wsk_uv_client_request(wsk_uv_client_t *cl, const char *method, const char *params,
+                          size_t params_len, uint32_t timeout_ms, wsk_uv_reply_cb cb, void *ud,
+                          uint64_t *id_out);
+/* Close for good: no more attempts; the current connection closes with
+ * `code` (its on_close reports will_retry = 0). */
+int wsk_uv_client_close(wsk_uv_client_t *cl, unsigned code, const char *reason);
+/* Abort the current connection (its on_close runs), stop retrying, free. */
+void wsk_uv_client_free(wsk_uv_client_t *cl);
+void *wsk_uv_client_data(const wsk_uv_client_t *cl);
+void wsk_uv_client_set_data(wsk_uv_client_t *cl, void *data);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,165 @@
+/* Private state of the libuv driver, shared by the files of csrc/uv. Not installed. */
+#ifndef WSK_UV_INTERNAL_H
+#define WSK_UV_INTERNAL_H
+
+#include "wskit/uv.h"
+#include "tls.h"
+
+#define WSK_UV_READ_BUF (64 * 1024)
+
+typedef struct wsk_uv_owner wsk_uv_owner_t;
+
+/* Per-loop state: one shared read buffer (and one for TLS plaintext), so
+ * an idle connection owns no buffer at all. Reference counted by the
+ * servers and clients of the loop. */
+typedef struct wsk_uv_loopctx {
+  uv_loop_t *loop;
+  unsigned refs;
+  uint8_t *rbuf; /* NULL until first needed, or while lent to a paused conn */
+  uint8_t *pbuf;
+  struct wsk_uv_loopctx *next;
+} wsk_uv_loopctx_t;
+
+wsk_uv_loopctx_t *wsk__uv_loopctx_get(uv_loop_t *loop);
+void wsk__uv_loopctx_put(wsk_uv_loopctx_t *x);
+/* The shared buffer (allocated on demand), NULL when out of memory. */
+uint8_t *wsk__uv_buf_get(wsk_uv_loopctx_t *x, int plain);
+/* Give back a buffer a connection held: kept as the shared one if that
+ * slot is empty, freed otherwise. */
+void wsk__uv_buf_put(wsk_uv_loopctx_t *x, int plain, uint8_t *buf);
+
+/* Connection flags. */
+enum {
+  WSK_UVF_CLIENT = 1 << 0,      /* owner is a client */
+  WSK_UVF_PIPE = 1 << 1,        /* handle is a uv_pipe_t */
+  WSK_UVF_STREAM = 1 << 2,      /* the stream handle is initialised */
+  WSK_UVF_CONNECTED = 1 << 3,   /* bytes may be written */
+  WSK_UVF_READING = 1 << 4,     /* uv_read_start is on */
+  WSK_UVF_PAUSED = 1 << 5,      /* the user paused */
+  WSK_UVF_FULL = 1 << 6,        /* reads stopped: write queue over the limit */
+  WSK_UVF_OVER = 1 << 7,        /* went over the high-water mark: on_drain owed */
+  WSK_UVF_CLOSED = 1 << 8,      /* CLOSED seen, on_close called */
+  WSK_UVF_ENDED = 1 << 9,       /* handles are closing */
+  WSK_UVF_OPENED = 1 << 10,     /* on_open ran */
+  WSK_UVF_HELD_PLAIN = 1 << 11, /* `held` is a TLS plaintext buffer */
+  WSK_UVF_TLS_UP = 1 << 12,     /* TLS handshake finished */
+  WSK_UVF_TIMER = 1 << 13,      /* timer initialised */
+  WSK_UVF_REJECTED = 1 << 14,   /* client: REJECTED seen */
+  WSK_UVF_EOF = 1 << 15         /* the peer's EOF was fed */
+};
+
+/* Rarely needed state, allocated on first use so that an idle connection
+ * stays small. */
+typedef struct wsk_uv_extra {
+  uint8_t *held;               /* read buffer the core still reads (paused) */
+  char *reason;                /* the peer's close reason (copied) */
+  wsk_tls_t *tls;
+  struct wsk_uv_rpc *rpc;      /* pending requests */
+  uint16_t http_status;        /* client: the server's refusal */
+} wsk_uv_extra_t;
+
+struct wsk_uv_conn {
+  wsk_conn_t *ws;              /* the core; NULL after on_close */
+  const wsk_uv_callbacks_t *cbs;
+  void *data;
+  wsk_uv_owner_t *owner;       /* the wsk_uv_server_t or wsk_uv_client_t */
+  wsk_uv_conn_t *prev, *next;  /* the server's list */
+  wsk_uv_extra_t *x;           /* NULL until needed */
+  size_t inflight;             /* bytes in uv_write requests not completed */
+  uint32_t flags;
+  uint16_t depth;              /* callbacks on the stack (deferred free) */
+  uint8_t refs;                /* open handles + 1 until ended */
+  int8_t err;                  /* driver-side cause for the close info */
+  uv_timer_t timer;
+  union {                      /* last: TCP connections allocate only a uv_tcp_t */
+    uv_handle_t h;
+    uv_stream_t s;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } io;
+};
+
+/* Readers of the extra state (NULL / 0 when never set) and its allocator
+ * (NULL when out of memory). */
+#define WSK_UVX(c, field) ((c)->x ? (c)->x->field : 0)
+wsk_uv_extra_t *wsk__uv_extra(wsk_uv_conn_t *c);
+
+/* stream.c: the glue between one stream, its timer and the core. */
+wsk_uv_conn_t *wsk__uv_conn_alloc(wsk_uv_owner_t *owner, int pipe);
+/* Initialise the timer; the stream is initialised by the owner. */
+int wsk__uv_conn_init(wsk_uv_conn_t *c, uv_loop_t *loop, const wsk_conn_opts_t *o,
+                      const wsk_uv_callbacks_t *cbs);
+/* Drop a connection whose setup failed before it started (no callbacks). */
+void wsk__uv_conn_discard(wsk_uv_conn_t *c);
+/* Free the memory (all handles closed). */
+void wsk__uv_conn_release(wsk_uv_conn_t *c);
+/* The stream is connected: start TLS (may be NULL), reading and writing. */
+void wsk__uv_conn_start(wsk_uv_conn_t *c, wsk_tls_t *tls);
+/* Enter/leave a section that may call user callbacks; leaving the
+ * outermost one drains, writes, re-arms the timer, and finishes a closed
+ * connection. */
+void wsk__uv_enter(wsk_uv_conn_t *c);
+void wsk__uv_leave(wsk_uv_conn_t *c);
+/* Fail with a system error (cause for the close info and the log). */
+void wsk__uv_conn_fail(wsk_uv_conn_t *c, int err, const char *what, int uverr);
+
+/* reqresp.c: 1 when a text message was a reply or call and was consumed;
+ * the earliest request deadline (-1 none); expire due requests; cancel
+ * all (on close); free. */
+int wsk__uv_rpc_message(wsk_uv_conn_t *c, const uint8_t *data, size_t len);
+int64_t wsk__uv_rpc_deadline(const wsk_uv_conn_t *c);
+void wsk__uv_rpc_expire(wsk_uv_conn_t *c, int64_t now);
+void wsk__uv_rpc_cancel(wsk_uv_conn_t *c);
+void wsk__uv_rpc_free(wsk_uv_conn_t *c);
+
+/* server.c, client.c and hooks.c: called by stream.c */
+void wsk__uv_server_on_open(wsk_uv_conn_t *c);
+void wsk__uv_server_on_closed(wsk_uv_conn_t *c);
+void wsk__uv_server_conn_gone(wsk_uv_conn_t *c);
+void wsk__uv_server_request(wsk_uv_conn_t *c, const wsk_event_t *ev);
+void wsk__uv_client_on_open(wsk_uv_conn_t *c);
+void wsk__uv_client_on_closed(wsk_uv_conn_t *c, wsk_uv_close_info_t *info);
+void wsk__uv_client_conn_gone(wsk_uv_conn_t *c);
+
+/* The common start of a server and a client: what their connections need. */
+struct wsk_uv_owner {
+  uv_loop_t *loop;
+  wsk_uv_loopctx_t *lctx;
+  int is_client;
+  int pause_when_full;
+  size_t low_water;
+  size_t write_limit;
+  uint32_t close_timeout_ms;
+};
+
+typedef struct wsk_uv_listener {
+  wsk_uv_server_t *server;
+  struct wsk_uv_listener *next;
+  int pipe;
+  union {
+    uv_handle_t h;
+    uv_stream_t s;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } io;
+} wsk_uv_listener_t;
+
+struct wsk_uv_server {
+  wsk_uv_owner_t base;
+  wsk_uv_server_opts_t o;       /* copy; o.conn.role is SERVER */
+  wsk_uv_listener_t *listeners;
+  wsk_uv_conn_t *conns;         /* every connection whose handles are open */
+  size_t nconns;                /* of those, not yet CLOSED */
+  size_t nalive;                /* in the list */
+  wsk_channels_t *channels;     /* created on first subscribe */
+  wsk_tls_ctx_t *tls;
+  uv_timer_t timer;             /* shutdown deadline */
+  wsk_uv_shutdown_cb done;
+  size_t aborted;
+  unsigned refs;                /* handles and connections still open, +1 until freed */
+  unsigned shutting_down : 1, done_called : 1, freed : 1;
+  char err[512];
+  void *data;
+};
+
+#endif
