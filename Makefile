@@ -155,8 +155,15 @@ $(B)/lua54/wskit/proto.so: $(LUAPROTO_SRC) $(LUAPROTO_HDR) $(PROTO_OBJ)
 	$(CC) $(CPPFLAGS) -isystem $(LUA54_INC) $(CFLAGS) $(WARN) $(WERROR) -fPIC -shared \
 	  -o $@ $(LUAPROTO_SRC) $(PROTO_OBJ) $(LDLIBS)
 
-# unit tests of wskit.proto (LuaJIT and Lua 5.4), then nginx + real peers
-test-openresty: lua-proto
+# the Lua 5.4 build again under ASan+UBSan, for the unit tests
+$(B)/lua54-asan/wskit/proto.so: $(LUAPROTO_SRC) $(LUAPROTO_HDR) $(PROTO_SRC)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -isystem $(LUA54_INC) -O1 -g $(SAN) $(WARN) $(WERROR) -fPIC -shared \
+	  -o $@ $(LUAPROTO_SRC) $(PROTO_SRC) $(LDLIBS)
+
+# unit tests of wskit.proto (LuaJIT, Lua 5.4, Lua 5.4 + ASan), then
+# nginx + real peers
+test-openresty: lua-proto $(B)/lua54-asan/wskit/proto.so
 	@sh tests/openresty/run.sh openresty
 
 bench-openresty: lua-proto
@@ -168,6 +175,32 @@ bench-openresty: lua-proto
 test-py:
 	@sh tests/python/run.sh
 # ---- end of Python package ----
+
+# ---- plain Lua (lua/wskit): the C module wskit.core over the libuv driver ----
+# One build per Lua ABI: 5.1 (also loaded by LuaJIT 2.1) and 5.4, under
+# build/lua5.x/wskit/core.so; tests/lua/run.sh runs busted on each
+# interpreter and prints "lua: N passed, M failed".
+LUACORE_SRC := $(sort $(wildcard lua/wskit/core_*.c))
+LUACORE_HDR := $(UV_HDR) lua/wskit/core_lua.h
+LUA51_INC   ?= /usr/include/lua5.1
+LUACORE_SO  := $(B)/lua5.1/wskit/core.so $(B)/lua5.4/wskit/core.so
+
+.PHONY: lua-core test-lua
+lua-core: $(LUACORE_SO)
+
+$(B)/lua5.1/wskit/core.so: $(LUACORE_SRC) $(LUACORE_HDR) $(B)/libwskit_uv.a $(B)/libwskit.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -isystem $(LUA51_INC) $(CFLAGS) $(WARN) $(WERROR) -fPIC -shared \
+	  -o $@ $(LUACORE_SRC) $(B)/libwskit_uv.a $(B)/libwskit.a $(UV_LIBS) -ldl
+
+$(B)/lua5.4/wskit/core.so: $(LUACORE_SRC) $(LUACORE_HDR) $(B)/libwskit_uv.a $(B)/libwskit.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -isystem $(LUA54_INC) $(CFLAGS) $(WARN) $(WERROR) -fPIC -shared \
+	  -o $@ $(LUACORE_SRC) $(B)/libwskit_uv.a $(B)/libwskit.a $(UV_LIBS) -ldl
+
+test-lua: $(LUACORE_SO) $(UV_EX_BIN)
+	@sh tests/lua/run.sh
+# ---- end of plain Lua ----
 
 # ---- libFuzzer targets ----
 $(B)/fuzz/%: tests/fuzz/%.c $(PROTO_SRC) $(PROTO_HDR)
@@ -188,7 +221,7 @@ bench: $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do $$b || exit 1; done
 
 test: lib
-	@sh tests/run_all.sh test-c asan test-uv-units test-uv asan-uv test-py fuzz
+	@sh tests/run_all.sh test-c asan test-uv-units test-uv asan-uv test-py fuzz test-openresty
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include/wskit $(DESTDIR)$(PREFIX)/lib/pkgconfig
