@@ -27,13 +27,18 @@ void wsk_conn_opts_init(wsk_conn_opts_t *o, wsk_role_t role) {
 
 void wsk__conn_set_error(wsk_conn_t *c, const char *fmt, ...) {
   if (c->error) return; /* keep the first cause: later ones are consequences */
-  char tmp[256];
+  /* Sized to the text: a driver's reason (a whole TLS error, a system
+   * error with its context) must not be cut. */
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(tmp, sizeof tmp, fmt, ap);
+  int n = vsnprintf(NULL, 0, fmt, ap);
   va_end(ap);
-  c->error = malloc(strlen(tmp) + 1);
-  if (c->error) strcpy(c->error, tmp);
+  if (n < 0) return;
+  c->error = malloc((size_t)n + 1);
+  if (!c->error) return;
+  va_start(ap, fmt);
+  vsnprintf(c->error, (size_t)n + 1, fmt, ap);
+  va_end(ap);
 }
 
 void wsk__hs_free(wsk_hs_t *hs) {

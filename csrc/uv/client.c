@@ -1,8 +1,9 @@
 /* Clients: URL, DNS (uv_getaddrinfo, every address in turn), TCP connect,
- * TLS, and reconnecting with the core's backoff policy. Each attempt is a
- * new wsk_uv_conn_t; its core connection is created when the attempt
- * starts, so the core's open timeout covers DNS, connect, TLS and the
- * handshake. */
+ * an HTTP CONNECT proxy, TLS, and reconnecting with the core's backoff
+ * policy. Each attempt is a new wsk_uv_conn_t; its core connection is
+ * created when the attempt starts, so the core's open timeout covers DNS,
+ * connect, the proxy, TLS and the handshake. Which proxy, the CONNECT
+ * request and the judgement of its answer are the core's (proxy.h). */
 #include "uv_internal.h"
 
 #include <stdio.h>
@@ -24,6 +25,8 @@ struct wsk_uv_client {
   char *host, *resource, *auth;
   unsigned port;
   int secure;
+  wsk_proxy_t *proxy;            /* NULL: direct */
+  wsk_http_parser_t *pparser;    /* the proxy's answer in the current attempt */
   wsk_tls_ctx_t *tls;
   wsk_uv_conn_t *conn;           /* the current attempt, NULL between attempts */
   struct addrinfo *ai, *ai_cur;  /* addresses of the current attempt */
@@ -34,6 +37,7 @@ struct wsk_uv_client {
   unsigned conn_attempt;         /* number of the current attempt */
   unsigned serial;               /* tells a stale DNS answer from the current one */
   int fail_kind;                 /* wsk_fail_kind_t the driver saw, 0 = none */
+  int fail_detail;               /* ... its detail (the proxy's status) */
   qmsg_t *qhead, *qtail;
   size_t qbytes;
   unsigned refs;                 /* user, timer handle, DNS requests, live connections */
@@ -70,6 +74,8 @@ static void client_unref(wsk_uv_client_t *cl) {
   if (--cl->refs > 0) return;
   drop_queue(cl);
   if (cl->ai) uv_freeaddrinfo(cl->ai);
+  wsk_http_parser_free(cl->pparser);
+  free(cl->proxy);
   wsk_tls_ctx_free(cl->tls);
   wsk__uv_loopctx_put(cl->base.lctx);
   free(cl->host);
@@ -83,6 +89,30 @@ static char *dup_str(const char *s) {
   char *p = malloc(n);
   if (p) memcpy(p, s, n);
   return p;
+}
+
+/* A variable as curl reads it: empty counts as unset. */
+static const char *env(const char *name) {
+  const char *v = getenv(name);
+  return v && *v ? v : NULL;
+}
+
+/* The proxy for this client, decided once: the option, else the
+ * environment (https_proxy/HTTPS_PROXY for wss, http_proxy for ws,
+ * no_proxy/NO_PROXY). 0 with cl->proxy set or NULL, or WSK_EURL. */
+static int choose_proxy(wsk_uv_client_t *cl, const wsk_url_t *u, const char *option) {
+  wsk_proxy_t *p = malloc(sizeof *p);
+  if (!p) return WSK_ENOMEM;
+  const char *https = env("https_proxy");
+  const char *no = env("no_proxy");
+  int r = wsk_proxy_resolve(u, option, https ? https : env("HTTPS_PROXY"), env("http_proxy"),
+                            no ? no : env("NO_PROXY"), p);
+  if (r <= 0) {
+    free(p);
+    return r;
+  }
+  cl->proxy = p;
+  return 0;
 }
 
 static void retry_cb(uv_timer_t *t) {
@@ -122,7 +152,13 @@ int wsk_uv_client_new(uv_loop_t *loop, const char *url, const wsk_uv_client_opts
     }
   }
   int oom = !cl->host || !cl->resource || (u->userinfo[0] && !o->conn.client.authorization && !cl->auth);
+  int pr = oom ? 0 : choose_proxy(cl, u, o->proxy);
   free(u);
+  if (pr < 0) { /* a malformed proxy URL is the caller's to fix now */
+    cl->refs = 1;
+    client_unref(cl);
+    return pr;
+  }
   cl->copts = o->conn;
   cl->copts.role = WSK_ROLE_CLIENT;
   cl->copts.client.host = cl->host;
@@ -166,6 +202,17 @@ void wsk_uv_client_set_data(wsk_uv_client_t *cl, void *data) { cl->data = data; 
 
 /* ---- one attempt ---- */
 
+/* Where the TCP connection goes: the proxy, or the server itself. */
+static const char *dial_host(const wsk_uv_client_t *cl) { return cl->proxy ? cl->proxy->host : cl->host; }
+static unsigned dial_port(const wsk_uv_client_t *cl) { return cl->proxy ? cl->proxy->port : cl->port; }
+
+/* "proxy host:port" or "host:port", IPv6 literals in brackets. */
+static void dial_name(const wsk_uv_client_t *cl, char *out, size_t cap) {
+  const char *h = dial_host(cl);
+  snprintf(out, cap, strchr(h, ':') ? "%s[%s]:%u" : "%s%s:%u", cl->proxy ? "proxy " : "", h,
+           dial_port(cl));
+}
+
 static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
   gai_req_t *g = (gai_req_t *)req;
   wsk_uv_client_t *cl = g->cl;
@@ -180,7 +227,7 @@ static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
   wsk__uv_enter(c);
   if (status < 0) {
     char what[300];
-    snprintf(what, sizeof what, "resolve %s", cl->host);
+    snprintf(what, sizeof what, "resolve %s%s", cl->proxy ? "proxy " : "", dial_host(cl));
     cl->fail_kind = WSK_FAIL_DNS;
     wsk__uv_conn_fail(c, WSK_EIO, what, status);
   } else {
@@ -192,6 +239,69 @@ static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
 }
 
 static void connect_cb(uv_connect_t *req, int status);
+
+/* The byte stream to the server is there (directly or through the
+ * proxy's tunnel): TLS for wss, then the core's handshake. */
+static void start_ws(wsk_uv_client_t *cl, wsk_uv_conn_t *c) {
+  wsk_tls_t *tls = NULL;
+  if (cl->tls && !(tls = wsk_tls_new(cl->tls, cl->host)))
+    wsk__uv_conn_fail(c, WSK_ENOMEM, "out of memory for TLS", 0);
+  else
+    wsk__uv_conn_start(c, tls);
+}
+
+/* Connected to the proxy: ask it for a tunnel to the server. */
+static void start_tunnel(wsk_uv_client_t *cl, wsk_uv_conn_t *c) {
+  wsk_buf_t req;
+  memset(&req, 0, sizeof req);
+  wsk_http_parser_free(cl->pparser);
+  cl->pparser = wsk_http_parser_new(WSK_HTTP_RESPONSE, NULL);
+  int r = cl->pparser ? wsk_proxy_connect_build(cl->proxy, cl->host, cl->port, &req) : WSK_ENOMEM;
+  if (r < 0) {
+    wsk_buf_free(&req);
+    wsk__uv_conn_fail(c, r, r == WSK_ENOMEM ? "out of memory" : "cannot build the CONNECT request", 0);
+    return;
+  }
+  if (req.off) memmove(req.data, req.data + req.off, wsk_buf_pending(&req));
+  wsk__uv_conn_start_tunnel(c, req.data, wsk_buf_pending(&req));
+}
+
+size_t wsk__uv_client_tunnel_read(wsk_uv_conn_t *c, const uint8_t *data, size_t len) {
+  wsk_uv_client_t *cl = (wsk_uv_client_t *)c->owner;
+  char name[300], what[700];
+  dial_name(cl, name, sizeof name);
+  if (!data) {
+    snprintf(what, sizeof what, "%s closed the connection before answering CONNECT", name);
+    wsk__uv_conn_fail(c, WSK_EIO, what, 0);
+    return 0;
+  }
+  long used = wsk_http_parser_feed(cl->pparser, data, len);
+  if (used < 0) {
+    snprintf(what, sizeof what, "%s sent an invalid answer to CONNECT: %s", name,
+             wsk_http_parser_error(cl->pparser));
+    cl->fail_kind = WSK_FAIL_HANDSHAKE;
+    wsk__uv_conn_fail(c, WSK_EHANDSHAKE, what, 0);
+    return len;
+  }
+  if (!wsk_http_parser_done(cl->pparser)) return (size_t)used;
+  const wsk_http_head_t *h = wsk_http_parser_head(cl->pparser);
+  if (wsk_proxy_connect_check(h) < 0) {
+    /* the proxy's verdict, not the server's: 407 wants credentials, 403
+     * forbids the target, 502/503/504 could not reach it */
+    snprintf(what, sizeof what, "%s refused CONNECT to %s%s%s:%u: %d %s", name,
+             strchr(cl->host, ':') ? "[" : "", cl->host, strchr(cl->host, ':') ? "]" : "", cl->port,
+             h->status, h->reason[0] ? h->reason : wsk_http_reason(h->status));
+    cl->fail_kind = WSK_FAIL_HTTP_STATUS;
+    cl->fail_detail = h->status;
+    if (wsk__uv_extra(c)) c->x->proxy_status = (uint16_t)h->status;
+    wsk__uv_conn_fail(c, WSK_EHANDSHAKE, what, 0);
+    return len;
+  }
+  wsk_http_parser_free(cl->pparser);
+  cl->pparser = NULL;
+  start_ws(cl, c);
+  return (size_t)used;
+}
 
 static void next_addr_closed(uv_handle_t *h) {
   wsk_uv_conn_t *c = h->data;
@@ -229,8 +339,9 @@ static void try_connect(wsk_uv_client_t *cl, wsk_uv_conn_t *c) {
     uv_close(&c->io.h, next_addr_closed); /* continues there */
     return;
   }
-  char what[300];
-  snprintf(what, sizeof what, "connect %s:%u", cl->host, cl->port);
+  char what[320], name[300];
+  dial_name(cl, name, sizeof name);
+  snprintf(what, sizeof what, "connect %s", name);
   cl->fail_kind = WSK_FAIL_REFUSED;
   wsk__uv_conn_fail(c, WSK_EIO, what, cl->last_err ? cl->last_err : UV_ECONNREFUSED);
 }
@@ -249,11 +360,10 @@ static void connect_cb(uv_connect_t *req, int status) {
   } else {
     uv_freeaddrinfo(cl->ai);
     cl->ai = cl->ai_cur = NULL;
-    wsk_tls_t *tls = NULL;
-    if (cl->tls && !(tls = wsk_tls_new(cl->tls, cl->host)))
-      wsk__uv_conn_fail(c, WSK_ENOMEM, "out of memory for TLS", 0);
+    if (cl->proxy)
+      start_tunnel(cl, c);
     else
-      wsk__uv_conn_start(c, tls);
+      start_ws(cl, c);
   }
   wsk__uv_leave(c);
 }
@@ -269,19 +379,21 @@ static void start_attempt(wsk_uv_client_t *cl) {
   cl->conn = c;
   cl->conn_attempt = ++cl->attempt;
   cl->serial++;
-  cl->fail_kind = 0;
+  cl->fail_kind = cl->fail_detail = 0;
   cl->last_err = 0;
   wsk__uv_enter(c);
   if (cl->cbs->on_connecting) cl->cbs->on_connecting(c, cl->conn_attempt);
   if (cl->secure && !cl->tls) {
     wsk_tls_opts_t t;
-    char err[256];
+    char err[512];
     memset(&t, 0, sizeof t);
     t.ca_file = cl->o.tls_ca_file;
     t.insecure = cl->o.tls_insecure;
+    t.cert_for_client = cl->o.tls_cert_file;
+    t.key_for_client = cl->o.tls_key_file;
     cl->tls = wsk_tls_ctx_new(WSK_ROLE_CLIENT, &t, err, sizeof err);
     if (!cl->tls) {
-      char what[300];
+      char what[600];
       snprintf(what, sizeof what, "TLS setup: %s", err);
       cl->fail_kind = WSK_FAIL_TLS_VERIFY; /* a configuration error: retrying will not help */
       wsk__uv_conn_fail(c, WSK_ECRYPTO, what, 0);
@@ -294,12 +406,12 @@ static void start_attempt(wsk_uv_client_t *cl) {
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    snprintf(port, sizeof port, "%u", cl->port);
+    snprintf(port, sizeof port, "%u", dial_port(cl));
     int r = g ? 0 : UV_ENOMEM;
     if (g) {
       g->cl = cl;
       g->serial = cl->serial;
-      r = uv_getaddrinfo(cl->base.loop, &g->req, gai_cb, cl->host, port, &hints);
+      r = uv_getaddrinfo(cl->base.loop, &g->req, gai_cb, dial_host(cl), port, &hints);
       if (r == 0)
         cl->refs++;
       else
@@ -342,6 +454,7 @@ static wsk_failure_t classify(wsk_uv_client_t *cl, wsk_uv_conn_t *c,
     f.detail = WSK_UVX(c, http_status);
   } else if (cl->fail_kind) {
     f.kind = (wsk_fail_kind_t)cl->fail_kind;
+    f.detail = cl->fail_detail;
   } else if (c->err == WSK_ETIMEDOUT) {
     f.kind = WSK_FAIL_TIMEOUT;
   } else if (c->err == WSK_ECRYPTO) {
@@ -357,6 +470,8 @@ void wsk__uv_client_on_closed(wsk_uv_conn_t *c, wsk_uv_close_info_t *info) {
   int64_t now = (int64_t)uv_now(cl->base.loop);
   if (cl->ai) uv_freeaddrinfo(cl->ai);
   cl->ai = cl->ai_cur = NULL;
+  wsk_http_parser_free(cl->pparser);
+  cl->pparser = NULL;
   info->attempt = cl->conn_attempt;
   if (c->flags & WSK_UVF_OPENED) wsk_backoff_closed(&cl->backoff, now);
   wsk_failure_t f = classify(cl, c, info);

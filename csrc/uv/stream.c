@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { WSK_UVF_HCLOSING = 1 << 16 }; /* uv_close called on the handles */
+enum { WSK_UVF_HCLOSING = 1 << 16, /* uv_close called on the handles */
+       WSK_UVF_LINGER = 1 << 18 };  /* ended: FIN sent, reading until the peer's */
 
 /* A buffer being written: freed in the write callback. */
 typedef struct wreq {
@@ -95,7 +96,7 @@ void wsk__uv_conn_discard(wsk_uv_conn_t *c) {
 /* ---- errors ---- */
 
 void wsk__uv_conn_fail(wsk_uv_conn_t *c, int err, const char *what, int uverr) {
-  char msg[192];
+  char msg[640]; /* room for a whole TLS error (up to 512) and a system reason */
   if (!c->err) c->err = (int8_t)err;
   if (uverr)
     snprintf(msg, sizeof msg, "%s: %s", what, uv_strerror(uverr));
@@ -121,7 +122,7 @@ static void write_cb(uv_write_t *req, int status) {
   free(w->data);
   free(w);
   if (c->flags & WSK_UVF_ENDED) {
-    if (c->inflight == 0) close_handles(c);
+    if (c->inflight == 0 && !(c->flags & WSK_UVF_LINGER)) close_handles(c);
     return;
   }
   wsk__uv_enter(c);
@@ -172,6 +173,22 @@ static void submit(wsk_uv_conn_t *c, uint8_t *data, size_t len) {
   c->inflight += len;
 }
 
+/* wsk_tls_error() is a whole sentence starting with "TLS"; use it as is,
+ * adding what a TLS 1.2 server's bare handshake_failure alert leaves out. */
+static void tls_failed(wsk_uv_conn_t *c, const char *during) {
+  wsk_tls_t *tls = WSK_UVX(c, tls);
+  const char *e = tls ? wsk_tls_error(tls) : "";
+  char msg[600];
+  if (!*e) {
+    snprintf(msg, sizeof msg, "TLS %s failed", during);
+    e = msg;
+  } else if ((c->flags & WSK_UVF_CLIENT) && wsk_tls_cert_requested(tls) && !wsk_tls_verify_failed(tls)) {
+    snprintf(msg, sizeof msg, "%s (the server asked for a client certificate and none is configured)", e);
+    e = msg;
+  }
+  wsk__uv_conn_fail(c, WSK_ECRYPTO, e, 0);
+}
+
 static void submit_tls(wsk_uv_conn_t *c) {
   wsk_buf_t b;
   memset(&b, 0, sizeof b);
@@ -184,26 +201,28 @@ static void submit_tls(wsk_uv_conn_t *c) {
   }
 }
 
-/* Write what the core produced. */
+/* Write what the core produced. With TLS, the ciphertext is drained even
+ * when the core produced nothing: handshake flights, alerts, and what
+ * reads produce after the handshake (TLS 1.3 session tickets, key update
+ * answers) must leave too. */
 static void flush(wsk_uv_conn_t *c) {
   if (!(c->flags & WSK_UVF_CONNECTED) || !c->ws || (c->flags & WSK_UVF_HCLOSING)) return;
-  if (WSK_UVX(c, tls) && !(c->flags & WSK_UVF_TLS_UP)) { /* handshake bytes only */
+  if (c->flags & WSK_UVF_TUNNEL) return; /* the core's bytes wait for the proxy's tunnel */
+  wsk_tls_t *tls = WSK_UVX(c, tls);
+  if (tls && !(c->flags & WSK_UVF_TLS_UP)) { /* handshake bytes only */
     submit_tls(c);
     return;
   }
   uint8_t *d;
   size_t n;
   wsk_conn_output_take(c->ws, &d, &n);
-  if (n) {
-    if (WSK_UVX(c, tls)) {
-      if (wsk_tls_write(WSK_UVX(c, tls), d, n) < 0)
-        wsk__uv_conn_fail(c, WSK_ECRYPTO, "TLS write failed", 0);
-      wsk_free(d);
-      submit_tls(c);
-    } else {
-      submit(c, d, n);
-    }
+  if (n && tls) {
+    if (wsk_tls_write(tls, d, n) < 0) tls_failed(c, "write");
+    wsk_free(d);
+  } else if (n) {
+    submit(c, d, n);
   }
+  if (tls) submit_tls(c);
   if (c->owner->write_limit && c->inflight > c->owner->write_limit) {
     c->flags |= WSK_UVF_OVER;
     if (c->owner->pause_when_full) c->flags |= WSK_UVF_FULL;
@@ -256,6 +275,7 @@ static void closed(wsk_uv_conn_t *c, const wsk_event_t *ev) {
   info.err = c->err;
   info.error = wsk_conn_error(c->ws);
   info.http_status = WSK_UVX(c, http_status);
+  info.proxy_status = WSK_UVX(c, proxy_status);
   info.retry_delay_ms = -1;
   wsk__uv_rpc_cancel(c); /* pending requests end before the connection does */
   if (c->flags & WSK_UVF_CLIENT) wsk__uv_client_on_closed(c, &info);
@@ -362,12 +382,11 @@ static int feed(wsk_uv_conn_t *c, uint8_t *buf, size_t n, int plain) {
 /* TLS: advance the handshake, then decrypt and feed until nothing is left
  * or the user paused. */
 static void tls_pump(wsk_uv_conn_t *c) {
+  if (!c->ws || (c->flags & WSK_UVF_CLOSED) || wsk_conn_state(c->ws) == WSK_STATE_CLOSED) return;
   if (!(c->flags & WSK_UVF_TLS_UP)) {
     int r = wsk_tls_handshake(WSK_UVX(c, tls));
-    if (r < 0) {
-      char msg[192];
-      snprintf(msg, sizeof msg, "TLS handshake failed: %s", wsk_tls_error(WSK_UVX(c, tls)));
-      wsk__uv_conn_fail(c, WSK_ECRYPTO, msg, 0);
+    if (r < 0) { /* the alert is drained by flush() before the socket closes */
+      tls_failed(c, "handshake");
       return;
     }
     if (r == 0) return;
@@ -389,13 +408,40 @@ static void tls_pump(wsk_uv_conn_t *c) {
       return;
     }
     if (n < 0) {
-      char msg[192];
-      snprintf(msg, sizeof msg, "TLS read failed: %s", wsk_tls_error(WSK_UVX(c, tls)));
-      wsk__uv_conn_fail(c, WSK_ECRYPTO, msg, 0);
+      tls_failed(c, "read");
       return;
     }
     feed(c, p, (size_t)n, 1);
   }
+}
+
+/* Bytes from the socket (in the shared read buffer `p`). */
+static void input(wsk_uv_conn_t *c, uint8_t *p, size_t n) {
+  if (c->flags & WSK_UVF_TUNNEL) {
+    size_t used = wsk__uv_client_tunnel_read(c, p, n);
+    if ((c->flags & WSK_UVF_TUNNEL) || used >= n || !c->ws || (c->flags & WSK_UVF_CLOSED)) return;
+    /* the tunnel is up and the bytes after the proxy's answer are its
+     * first ones; moved to the front because a buffer lent to a paused
+     * connection is freed by the pointer it was lent as */
+    n -= used;
+    memmove(p, p + used, n);
+  }
+  if (WSK_UVX(c, tls)) {
+    if (wsk_tls_feed(WSK_UVX(c, tls), p, n) < 0)
+      wsk__uv_conn_fail(c, WSK_ENOMEM, "out of memory", 0);
+    else
+      tls_pump(c);
+  } else {
+    feed(c, p, n, 0);
+  }
+}
+
+/* A client lost during the handshake after the server asked for a
+ * certificate it did not get: most likely refused for it, but without
+ * the alert that would say so, so it is told and not judged (it retries). */
+static int lost_for_a_certificate(const wsk_uv_conn_t *c) {
+  return (c->flags & WSK_UVF_CLIENT) && !(c->flags & WSK_UVF_OPENED) && !c->err && c->ws &&
+         WSK_UVX(c, tls) && wsk_tls_cert_requested(WSK_UVX(c, tls));
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
@@ -403,19 +449,20 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread == 0) return; /* EAGAIN: the buffer stays shared */
   wsk__uv_enter(c);
   if (nread > 0) {
-    if (WSK_UVX(c, tls)) {
-      if (wsk_tls_feed(WSK_UVX(c, tls), (const uint8_t *)buf->base, (size_t)nread) < 0)
-        wsk__uv_conn_fail(c, WSK_ENOMEM, "out of memory", 0);
-      else
-        tls_pump(c);
-    } else {
-      feed(c, (uint8_t *)buf->base, (size_t)nread, 0);
-    }
+    input(c, (uint8_t *)buf->base, (size_t)nread);
   } else {
     /* libuv stopped reading on EOF / error */
     c->flags &= ~(uint32_t)WSK_UVF_READING;
     c->flags |= WSK_UVF_EOF;
-    if (nread == UV_EOF) {
+    if (c->flags & WSK_UVF_TUNNEL) {
+      if (nread == UV_EOF)
+        wsk__uv_client_tunnel_read(c, NULL, 0);
+      else
+        wsk__uv_conn_fail(c, WSK_EIO, "read from the proxy", (int)nread);
+    } else if (lost_for_a_certificate(c)) {
+      wsk__uv_conn_fail(c, WSK_EIO, "connection lost during the opening handshake (the server asked "
+                        "for a client certificate and none is configured)", 0);
+    } else if (nread == UV_EOF) {
       if (!c->err && c->ws && !(c->flags & WSK_UVF_OPENED)) c->err = WSK_EIO;
       if (c->ws) wsk_conn_feed_eof(c->ws);
     } else {
@@ -501,8 +548,48 @@ void wsk__uv_conn_start(wsk_uv_conn_t *c, wsk_tls_t *tls) {
   }
   if (tls) c->x->tls = tls;
   c->flags |= WSK_UVF_CONNECTED;
+  c->flags &= ~(uint32_t)WSK_UVF_TUNNEL;
   if (c->io.h.type == UV_TCP) uv_tcp_nodelay(&c->io.tcp, 1);
   if (tls) tls_pump(c); /* a client starts its handshake */
+}
+
+void wsk__uv_conn_start_tunnel(wsk_uv_conn_t *c, uint8_t *req, size_t len) {
+  c->flags |= WSK_UVF_CONNECTED | WSK_UVF_TUNNEL;
+  if (c->io.h.type == UV_TCP) uv_tcp_nodelay(&c->io.tcp, 1);
+  submit(c, req, len); /* reading starts when the caller leaves */
+}
+
+/* ---- lingering after a TLS failure ---- */
+
+static void linger_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  (void)buf; /* whatever still comes is dropped */
+  if (nread < 0) close_handles(s->data);
+}
+
+static void linger_shutdown(uv_shutdown_t *req, int status) {
+  wsk_uv_conn_t *c = req->handle->data;
+  free(req);
+  if (status < 0) close_handles(c); /* no-op when they are already closing */
+}
+
+/* Closing a socket with unread input makes the kernel send RST, and a
+ * peer may then lose our alert before reading it; a TLS 1.3 client keeps
+ * writing after its side of the handshake. So after a TLS failure: FIN
+ * once the alert is written, drop what arrives until the peer's FIN, and
+ * close then or after the grace period. 1 when it lingers. */
+static int linger(wsk_uv_conn_t *c) {
+  if (c->err != WSK_ECRYPTO || (c->flags & (WSK_UVF_EOF | WSK_UVF_HCLOSING)) ||
+      !(c->flags & WSK_UVF_STREAM) || !(c->flags & WSK_UVF_CONNECTED) || !(c->flags & WSK_UVF_TIMER))
+    return 0;
+  uv_shutdown_t *req = malloc(sizeof *req);
+  if (!req) return 0;
+  if (uv_shutdown(req, &c->io.s, linger_shutdown) != 0) {
+    free(req);
+    return 0;
+  }
+  c->flags |= WSK_UVF_LINGER;
+  if (uv_read_start(&c->io.s, alloc_cb, linger_read) != 0) close_handles(c);
+  return 1;
 }
 
 /* After on_close: write the last bytes, free the core, close the handles
@@ -528,7 +615,9 @@ static void end(wsk_uv_conn_t *c) {
     uv_read_stop(&c->io.s);
     c->flags &= ~(uint32_t)WSK_UVF_READING;
   }
-  if (c->inflight == 0 || !(c->flags & WSK_UVF_TIMER)) {
+  if (linger(c)) {
+    if (!(c->flags & WSK_UVF_HCLOSING)) uv_timer_start(&c->timer, timer_cb, GRACE_MS, 0);
+  } else if (c->inflight == 0 || !(c->flags & WSK_UVF_TIMER)) {
     close_handles(c);
   } else {
     uv_timer_start(&c->timer, timer_cb, GRACE_MS, 0);

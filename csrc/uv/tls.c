@@ -39,6 +39,7 @@ struct wsk_tls {
   int peer_closed;  /* close_notify received */
   int shut;         /* our close_notify queued */
   int verify_failed;
+  int cert_requested; /* client: the server asked for a certificate and we had none */
   char name[256];         /* expected peer name, for messages */
   char verify_subject[160]; /* subject of the first certificate that failed verification */
   char alpn[32];
@@ -103,6 +104,17 @@ static int verify_cb(int ok, X509_STORE_CTX *sctx) {
   return ok;
 }
 
+/* Called only when the server asks for a certificate and none is set: note
+ * it, and go on without one. A server that then hangs up without an alert
+ * (Python's asyncio does) leaves this as the only clue to the cause. */
+static int client_cert_cb(SSL *ssl, X509 **x509, EVP_PKEY **pkey) {
+  wsk_tls_t *t = SSL_get_app_data(ssl);
+  (void)x509;
+  (void)pkey;
+  if (t) t->cert_requested = 1;
+  return 0;
+}
+
 static int load_cert_key(SSL_CTX *c, const char *cert, const char *key, const char *what, char *err,
                          size_t errlen) {
   char why[256];
@@ -153,6 +165,7 @@ static int ctx_setup(wsk_tls_ctx_t *x, const wsk_tls_opts_t *o, char *err, size_
       return -1;
     }
     SSL_CTX_set_verify(c, o->insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, verify_cb);
+    SSL_CTX_set_client_cert_cb(c, client_cert_cb);
     if (SSL_CTX_set_alpn_protos(c, alpn_h1, ALPN_H1_LEN) != 0) { /* 0 is success here */
       take_error(why, sizeof why);
       snprintf(err, errlen, "cannot set ALPN: %s", why);
@@ -384,6 +397,16 @@ static void fail(wsk_tls_t *t, int ssl_err, const char *during) {
     snprintf(t->err, sizeof t->err, "TLS client certificate required but the client sent none");
     return;
   }
+  if (client && t->cert_requested && e && ERR_GET_LIB(e) == ERR_LIB_SSL &&
+      reason == SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE) {
+    /* TLS 1.2 servers answer a missing client certificate with a bare
+     * handshake_failure: after they asked for one, that is the refusal. */
+    t->verify_failed = 1;
+    snprintf(t->err, sizeof t->err,
+             "TLS server refused the handshake after asking for a client certificate (none is "
+             "configured): %s", why);
+    return;
+  }
   if (e && ERR_GET_LIB(e) == ERR_LIB_SSL && is_peer_cert_refusal(reason)) {
     /* Our certificate was refused (e.g. the server wants a client
      * certificate): as final as a local verification failure. */
@@ -498,4 +521,5 @@ size_t wsk_tls_pending(const wsk_tls_t *t) { return BIO_ctrl_pending(t->wbio); }
 
 const char *wsk_tls_error(const wsk_tls_t *t) { return t->err; }
 int wsk_tls_verify_failed(const wsk_tls_t *t) { return t->verify_failed; }
+int wsk_tls_cert_requested(const wsk_tls_t *t) { return t->cert_requested; }
 const char *wsk_tls_alpn(const wsk_tls_t *t) { return t->alpn; }

@@ -92,9 +92,14 @@ size_t wsk_tls_pending(const wsk_tls_t *t);
  * /CN=other.example)". wsk_tls_verify_failed is 1 when a certificate was
  * refused, not worth retrying: ours verifying the peer's (chain, expiry,
  * hostname/IP; a server's client without a certificate), or the peer's
- * alert refusing ours (bad_certificate, unknown_ca, certificate_required...). */
+ * alert refusing ours (bad_certificate, unknown_ca, certificate_required...,
+ * or a TLS 1.2 handshake_failure after a certificate request we could not
+ * answer). */
 const char *wsk_tls_error(const wsk_tls_t *t);
 int wsk_tls_verify_failed(const wsk_tls_t *t);
+/* Client: 1 when the server asked for a certificate and we had none to
+ * send (the handshake goes on without one; the server decides). */
+int wsk_tls_cert_requested(const wsk_tls_t *t);
 /* The negotiated ALPN protocol after the handshake, "" when none. */
 const char *wsk_tls_alpn(const wsk_tls_t *t);
 

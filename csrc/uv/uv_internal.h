@@ -45,7 +45,9 @@ enum {
   WSK_UVF_TLS_UP = 1 << 12,     /* TLS handshake finished */
   WSK_UVF_TIMER = 1 << 13,      /* timer initialised */
   WSK_UVF_REJECTED = 1 << 14,   /* client: REJECTED seen */
-  WSK_UVF_EOF = 1 << 15         /* the peer's EOF was fed */
+  WSK_UVF_EOF = 1 << 15,        /* the peer's EOF was fed */
+  /* 1 << 16 and 1 << 18 are stream.c's own */
+  WSK_UVF_TUNNEL = 1 << 17      /* client: waiting for the proxy's answer to CONNECT */
 };
 
 /* Rarely needed state, allocated on first use so that an idle connection
@@ -56,6 +58,7 @@ typedef struct wsk_uv_extra {
   wsk_tls_t *tls;
   struct wsk_uv_rpc *rpc;      /* pending requests */
   uint16_t http_status;        /* client: the server's refusal */
+  uint16_t proxy_status;       /* client: the proxy's refusal of CONNECT */
 } wsk_uv_extra_t;
 
 struct wsk_uv_conn {
@@ -95,6 +98,10 @@ void wsk__uv_conn_discard(wsk_uv_conn_t *c);
 void wsk__uv_conn_release(wsk_uv_conn_t *c);
 /* The stream is connected: start TLS (may be NULL), reading and writing. */
 void wsk__uv_conn_start(wsk_uv_conn_t *c, wsk_tls_t *tls);
+/* The stream is connected to a proxy: write `req` (malloc'd, taken) and
+ * pass what is read to wsk__uv_client_tunnel_read until the client calls
+ * wsk__uv_conn_start; the core's bytes wait until then. */
+void wsk__uv_conn_start_tunnel(wsk_uv_conn_t *c, uint8_t *req, size_t len);
 /* Enter/leave a section that may call user callbacks; leaving the
  * outermost one drains, writes, re-arms the timer, and finishes a closed
  * connection. */
@@ -120,6 +127,11 @@ void wsk__uv_server_request(wsk_uv_conn_t *c, const wsk_event_t *ev);
 void wsk__uv_client_on_open(wsk_uv_conn_t *c);
 void wsk__uv_client_on_closed(wsk_uv_conn_t *c, wsk_uv_close_info_t *info);
 void wsk__uv_client_conn_gone(wsk_uv_conn_t *c);
+/* The proxy's answer, in pieces: returns the bytes it took; when the head
+ * is complete the tunnel is up (TUNNEL cleared, wsk__uv_conn_start called)
+ * and the rest of `data` belongs to it, or the attempt failed. `data` NULL
+ * is the end of input. */
+size_t wsk__uv_client_tunnel_read(wsk_uv_conn_t *c, const uint8_t *data, size_t len);
 
 /* The common start of a server and a client: what their connections need. */
 struct wsk_uv_owner {

@@ -11,8 +11,11 @@
  * "send-error NAME".
  *
  * Options: --reconnect, --no-deflate, --queue BYTES (queue while
- * disconnected), --insecure, --ca FILE, --subprotocol NAME,
- * --max-size BYTES. */
+ * disconnected), --subprotocol NAME, --max-size BYTES, --open-timeout MS.
+ * wss: --ca FILE (trust only this CA), --insecure (no verification),
+ * --cert FILE --key FILE (a client certificate). --proxy URL: an HTTP
+ * CONNECT proxy ("" = none; without the option https_proxy, http_proxy
+ * and no_proxy from the environment apply). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,9 +75,10 @@ static void stdin_closed(uv_handle_t *h) { (void)h; }
 static void on_close(wsk_uv_conn_t *c, const wsk_uv_close_info_t *i) {
   (void)c;
   printf("close code=%u sent=%u clean=%d opened=%d status=%d will_retry=%d delay=%lld "
-         "attempt=%u error=%s\n",
+         "attempt=%u proxy_status=%d err=%s error=%s\n",
          i->code, i->sent_code, i->clean, i->opened, i->http_status, i->will_retry,
-         (long long)i->retry_delay_ms, i->attempt, i->error);
+         (long long)i->retry_delay_ms, i->attempt, i->proxy_status, i->err ? wsk_err_name(i->err) : "0",
+         i->error);
   fflush(stdout);
   if (!i->will_retry) {
     wsk_uv_client_free(client);
@@ -209,6 +213,9 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--no-deflate")) o.conn.client.deflate.enabled = 0;
     else if (!strcmp(a, "--insecure")) o.tls_insecure = 1;
     else if (!strcmp(a, "--ca")) o.tls_ca_file = v, i++;
+    else if (!strcmp(a, "--cert")) o.tls_cert_file = v, i++;
+    else if (!strcmp(a, "--key")) o.tls_key_file = v, i++;
+    else if (!strcmp(a, "--proxy")) o.proxy = v, i++;
     else if (!strcmp(a, "--queue")) o.offline_queue_bytes = (size_t)atol(v), i++;
     else if (!strcmp(a, "--max-size")) o.conn.max_message_size = (size_t)atol(v), i++;
     else if (!strcmp(a, "--open-timeout")) o.conn.open_timeout_ms = (uint32_t)atol(v), i++;
@@ -225,7 +232,8 @@ int main(int argc, char **argv) {
   uv_loop_t *loop = wsk_uv_default_loop();
   int r = wsk_uv_client_new(loop, argv[1], &o, &client);
   if (r < 0) {
-    fprintf(stderr, "client: %s\n", wsk_strerror(r));
+    fprintf(stderr, "client: %s%s\n", wsk_strerror(r),
+            r == WSK_EURL ? " (in the URL or the proxy URL)" : "");
     return 1;
   }
   wsk_uv_run(loop);

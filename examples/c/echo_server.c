@@ -6,7 +6,9 @@
  *
  * Options (for tests): --no-deflate, --open-timeout MS, --ping-interval MS,
  * --ping-timeout MS, --close-timeout MS, --write-limit BYTES,
- * --unix PATH (listen there too), --quiet (no per-connection lines). */
+ * --unix PATH (listen there too), --quiet (no per-connection lines).
+ * wss: --cert FILE --key FILE (PEM chain and key), --client-ca FILE
+ * (require client certificates signed by that CA). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +91,9 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--close-timeout")) o.conn.close_timeout_ms = (uint32_t)atol(v), i++;
     else if (!strcmp(a, "--write-limit")) o.conn.write_limit = (size_t)atol(v), i++;
     else if (!strcmp(a, "--unix")) unix_path = v, i++;
+    else if (!strcmp(a, "--cert")) o.tls_cert_file = v, i++;
+    else if (!strcmp(a, "--key")) o.tls_key_file = v, i++;
+    else if (!strcmp(a, "--client-ca")) o.tls_client_ca_file = v, i++;
     else {
       fprintf(stderr, "unknown option %s\n", a);
       return 2;

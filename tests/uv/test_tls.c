@@ -417,6 +417,7 @@ TEST(tls_client_cert_required_and_missing_fails) {
   }
   CHECK_INT(wsk_tls_verify_failed(p.c), 1);
   CHECK(strstr(wsk_tls_error(p.c), "certificate") != NULL);
+  CHECK_INT(wsk_tls_cert_requested(p.c), 1); /* the clue when no alert comes */
   pair_close(&p);
 }
 
@@ -426,6 +427,7 @@ TEST(tls_client_cert_present_passes) {
                       "localhost"), 0);
   CHECK_INT(p.rc, 1);
   CHECK_INT(p.rs, 1);
+  CHECK_INT(wsk_tls_cert_requested(p.c), 0); /* it had one */
   CHECK(send_check(p.c, p.s, (const uint8_t *)"hello", 5));
   CHECK(send_check(p.s, p.c, (const uint8_t *)"world", 5));
   CHECK_STR(wsk_tls_error(p.c), "");

@@ -32,8 +32,10 @@
  *     the pointer must not be used after the call; the memory is released
  *     when libuv has closed the handles (the loop must keep running).
  *   - Strings and arrays in option structs are copied by *_new, except
- *     inside the embedded wsk_conn_opts_t (subprotocols, origins, headers):
- *     those must stay valid while the server / client exists.
+ *     inside the embedded wsk_conn_opts_t (subprotocols, origins, headers)
+ *     and the TLS file names (read by a server's first listen, a client's
+ *     first attempt): those must stay valid while the server / client
+ *     exists.
  */
 #ifndef WSKIT_UV_H
 #define WSKIT_UV_H
@@ -82,13 +84,16 @@ typedef struct wsk_uv_close_info {
   int clean;              /* close frames went both ways */
   int opened;             /* on_open ran for this connection */
   int err;                /* 0, or why it failed: WSK_EIO, WSK_ETIMEDOUT,
-                             WSK_EHANDSHAKE, WSK_EPROTO ... */
+                             WSK_EHANDSHAKE (refused by the server or the
+                             proxy), WSK_ECRYPTO (TLS), WSK_EPROTO ... */
   const char *error;      /* a sentence for the log ("" when none) */
   int http_status;        /* client: the server's non-101 status, else 0 */
   /* reconnecting clients */
   int will_retry;         /* 1 when another attempt follows */
   int64_t retry_delay_ms; /* ... after this long; -1 when none */
   unsigned attempt;       /* client: attempt number since the last open (1-based) */
+  int proxy_status;       /* client: the proxy's non-2xx answer to CONNECT (407
+                             wants credentials, 403 refused, 502...), else 0 */
 } wsk_uv_close_info_t;
 
 /* What a server's handshake hooks see: the request head (method, target,
@@ -224,8 +229,12 @@ typedef struct wsk_uv_server_opts {
   int reuseport;              /* SO_REUSEPORT on TCP listeners */
   int ipv6only;               /* IPv6 listeners do not take IPv4 */
   const wsk_uv_callbacks_t *callbacks; /* for every connection; must outlive the server */
-  /* TLS (wss): certificate chain and key; client_ca_file requires and
-   * verifies client certificates. NULL = plain ws. Needs the TLS build. */
+  /* TLS (wss) on every listener: PEM certificate chain (leaf first) and
+   * key; tls_client_ca_file requires client certificates signed by those
+   * CAs. ALPN http/1.1 when offered. NULL = plain ws. Files are read by
+   * the first listen (WSK_ECRYPTO, wsk_uv_server_error names the file);
+   * a failed TLS handshake ends its connection with err WSK_ECRYPTO after
+   * the alert is sent. */
   const char *tls_cert_file, *tls_key_file, *tls_client_ca_file;
   void *data;
 } wsk_uv_server_opts_t;
@@ -350,12 +359,21 @@ typedef struct wsk_uv_client_opts {
   /* wsk_uv_client_send while not open: 0 = fail with WSK_ECLOSED; else
    * queue up to this many bytes (sent in order on the next open). */
   size_t offline_queue_bytes;
-  /* TLS (wss://): NULL ca_file = the system store; insecure = 1 turns off
-   * certificate and hostname verification. */
+  /* TLS (wss://): the server's certificate chain and host name (SNI, DNS
+   * names; IP literals against IP addresses) are verified against the
+   * system store, or only tls_ca_file (PEM) when set; tls_insecure = 1
+   * turns verification off. A verification failure ends the client
+   * (WSK_ECRYPTO, not retried). tls_cert_file/tls_key_file (PEM, both or
+   * neither): a client certificate for servers that require one. */
   const char *tls_ca_file;
   int tls_insecure;
-  /* HTTP CONNECT proxy URL ("" = none, NULL = from the environment).
-   * Reserved: used once the proxy support lands. */
+  const char *tls_cert_file, *tls_key_file;
+  /* HTTP CONNECT proxy: "http://[user:pass@]host[:port]" (Basic
+   * credentials from the userinfo), "" = none (the environment is not
+   * read), NULL = the environment, as curl reads it: https_proxy /
+   * HTTPS_PROXY for wss://, http_proxy for ws://, no_proxy / NO_PROXY
+   * (read once, by wsk_uv_client_new). TLS and the WebSocket handshake
+   * go through the tunnel, end to end with the server. */
   const char *proxy;
   void *data;
 } wsk_uv_client_opts_t;
@@ -364,7 +382,7 @@ void wsk_uv_client_opts_init(wsk_uv_client_opts_t *o);
 
 /* Create a client for a ws:// or wss:// URL (IPv6 literals, default
  * ports, userinfo sent as Basic auth) and start the first attempt.
- * WSK_EURL for a bad URL. */
+ * WSK_EURL for a bad URL or a bad proxy URL (option or environment). */
 int wsk_uv_client_new(uv_loop_t *loop, const char *url, const wsk_uv_client_opts_t *o,
                       wsk_uv_client_t **out);
 /* The current connection (open or connecting), NULL between attempts. */

@@ -1,0 +1,106 @@
+"""Type stubs of wskit._core, the C extension (csrc/proto + python/wskit/_ext)."""
+
+import asyncio
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+__version__: str
+
+ROLE_CLIENT: int
+ROLE_SERVER: int
+STATE_CONNECTING: int
+STATE_OPEN: int
+STATE_CLOSING: int
+STATE_CLOSED: int
+FAIL_REFUSED: int
+FAIL_TIMEOUT: int
+FAIL_DNS: int
+FAIL_TLS_VERIFY: int
+FAIL_TLS: int
+FAIL_HTTP_STATUS: int
+FAIL_HANDSHAKE: int
+FAIL_CLOSED: int
+FAIL_IO: int
+
+_Bytes = Union[bytes, bytearray, memoryview]
+_Headers = Sequence[Tuple[str, str]]
+
+class Config:
+    """Connection options shared by many connections; timeouts in seconds (0 disables)."""
+    role: int
+    max_size: int
+    write_limit: int
+    close_timeout: float
+    def __init__(self, role: int, *, max_size: int = ..., max_fragments: int = ...,
+                 write_limit: int = ..., open_timeout: float = ..., ping_interval: float = ...,
+                 ping_timeout: float = ..., close_timeout: float = ..., compression: bool = ...,
+                 host: Optional[str] = ..., port: int = ..., secure: bool = ...,
+                 resource: Optional[str] = ..., origin: Optional[str] = ...,
+                 subprotocols: Optional[Sequence[str]] = ..., headers: Optional[_Headers] = ...,
+                 user_agent: Optional[str] = ..., authorization: Optional[str] = ...,
+                 origins: Optional[Sequence[str]] = ...) -> None: ...
+
+class RecvBuffer:
+    """The receive buffer one thread's connections share."""
+    size: int
+    _has_spare: bool
+    def __init__(self, size: int = ...) -> None: ...
+
+class Protocol:
+    """The C half of a connection: an asyncio buffered protocol over the core."""
+    subprotocol: Optional[str]
+    close_code: Optional[int]
+    close_reason: Optional[str]
+    compression: Optional[Dict[str, Any]]
+    transport: Optional[asyncio.BaseTransport]
+    _state: int
+    _sent_code: Optional[int]
+    _clean: bool
+    _eof: bool
+    _lost: bool
+    _loop: asyncio.AbstractEventLoop
+    _handshake_bytes: Optional[bytes]
+    _writing_paused: bool
+    _reading_paused: bool
+    _error: str
+    _is_client: bool
+    _output_size: int
+    def _setup(self, config: Config, loop: asyncio.AbstractEventLoop,
+               recv_buffer: RecvBuffer, monotonic: bool = ...) -> None: ...
+    def connection_made(self, transport: asyncio.BaseTransport) -> None: ...
+    def get_buffer(self, sizehint: int) -> memoryview: ...
+    def buffer_updated(self, nbytes: int) -> None: ...
+    def eof_received(self) -> bool: ...
+    def connection_lost(self, exc: Optional[BaseException]) -> None: ...
+    def pause_writing(self) -> None: ...
+    def resume_writing(self) -> None: ...
+    def _pause_reading(self) -> None: ...
+    def _resume_reading(self) -> None: ...
+    def _on_timer(self) -> None: ...
+    def _send(self, message: Union[str, _Bytes]) -> bool: ...
+    def _send_fragment(self, data: Union[str, _Bytes], fin: bool) -> bool: ...
+    def _ping(self, data: Optional[Union[str, _Bytes]] = ...) -> int: ...
+    def _pong(self, data: Union[str, _Bytes] = ...) -> None: ...
+    def _close(self, code: Optional[int] = ..., reason: str = ...) -> None: ...
+    def _abort(self) -> None: ...
+    def _accept(self, subprotocol: Optional[str] = ..., headers: Optional[_Headers] = ...) -> bool: ...
+    def _reject(self, status: int = ..., headers: Optional[_Headers] = ...,
+                body: Optional[Union[str, _Bytes]] = ...) -> bool: ...
+
+class Backoff:
+    """Exponential backoff with jitter (wsk_backoff_t); times in ms."""
+    attempts: int
+    def __init__(self, *, initial_delay_ms: int = ..., min_delay_ms: int = ...,
+                 factor: float = ..., max_delay_ms: int = ..., jitter: float = ...,
+                 max_attempts: int = ..., reset_after_ms: int = ...) -> None: ...
+    def next(self) -> int: ...
+    def opened(self, now_ms: int) -> None: ...
+    def closed(self, now_ms: int) -> None: ...
+    def reset(self) -> None: ...
+
+def failure_retryable(kind: int, detail: int = ...) -> bool: ...
+def failure_should_retry(kind: int, detail: int = ...,
+                         hook: Optional[Callable[[int, int, bool], bool]] = ...) -> bool: ...
+def url_parse(url: str) -> Dict[str, Any]: ...
+def strerror(code: int) -> str: ...
+def close_code_valid(code: int) -> bool: ...
+def _set_hooks(*, report: Optional[Callable[[Any, BaseException], None]] = ...) -> None: ...

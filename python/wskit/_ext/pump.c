@@ -1,0 +1,187 @@
+/* The driver loop of a connection: pull the core's events and turn each
+ * into one call of a Python hook, and hand the output to transport.write.
+ * (The timer is in timer.c, the exception boundary in boundary.c.)
+ *
+ * Hooks called on the Protocol (implemented in Python):
+ *   _on_made()                 connection_made: the transport is there
+ *   _on_request(method, target, headers, status)   server: a request head
+ *   _on_open(headers)          handshake done; client: the 101's headers, server: None
+ *   _on_rejected(status, headers, body)            client: not a 101
+ *   _on_message(str | bytes)   a whole message
+ *   _on_ping(bytes)            (already answered)
+ *   _on_pong(bytes, ping_id, latency_ms)
+ *   _on_closed()               the end; close_code etc. are set
+ * headers are lists of (name, value) str pairs. */
+#include "binding.h"
+
+#include <string.h>
+
+/* ---- output ---- */
+
+void wskpy_flush(WskProto *p) {
+  size_t n;
+  if (!p->conn) return;
+  const uint8_t *d = wsk_conn_output(p->conn, &n);
+  if (!n) return;
+  if (!p->write || p->lost) { /* nowhere to write: drop it */
+    wsk_conn_output_consume(p->conn, n);
+    return;
+  }
+  PyObject *b = PyBytes_FromStringAndSize((const char *)d, (Py_ssize_t)n);
+  if (!b) {
+    wskpy_stash_error(p);
+    return;
+  }
+  wsk_conn_output_consume(p->conn, n);
+  if (p->keep_hs) {
+    p->keep_hs = 0;
+    Py_INCREF(b);
+    Py_XSETREF(p->hs_bytes, b);
+  }
+  PyObject *r = PyObject_CallOneArg(p->write, b);
+  Py_DECREF(b);
+  if (!r)
+    wskpy_stash_error(p);
+  else
+    Py_DECREF(r);
+}
+
+/* ---- events ---- */
+
+static PyObject *latin1(const char *s) {
+  if (!s) Py_RETURN_NONE;
+  return PyUnicode_DecodeLatin1(s, (Py_ssize_t)strlen(s), NULL);
+}
+
+PyObject *wskpy_headers_to_py(const wsk_http_head_t *head) {
+  if (!head) Py_RETURN_NONE;
+  PyObject *list = PyList_New((Py_ssize_t)head->nheaders);
+  if (!list) return NULL;
+  for (size_t i = 0; i < head->nheaders; i++) {
+    const wsk_http_header_t *h = &head->headers[i];
+    PyObject *pair = Py_BuildValue("(NN)", PyUnicode_DecodeLatin1(h->name, (Py_ssize_t)h->name_len, NULL),
+                                   PyUnicode_DecodeLatin1(h->value, (Py_ssize_t)h->value_len, NULL));
+    if (!pair) {
+      Py_DECREF(list);
+      return NULL;
+    }
+    PyList_SET_ITEM(list, (Py_ssize_t)i, pair);
+  }
+  return list;
+}
+
+/* self.<name>(*args) without a bound method object. Steals nothing. */
+static PyObject *call_hook(WskProto *p, PyObject *name, PyObject *const *args, size_t n) {
+  PyObject *stack[6];
+  stack[0] = (PyObject *)p;
+  for (size_t i = 0; i < n; i++) stack[i + 1] = args[i];
+  return PyObject_VectorcallMethod(name, stack, (n + 1) | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+}
+
+static PyObject *on_request(WskProto *p, const wsk_event_t *ev) {
+  PyObject *a[4] = {latin1(ev->head->method), latin1(ev->head->target),
+                    wskpy_headers_to_py(ev->head), PyLong_FromLong(ev->status)};
+  PyObject *r = NULL;
+  if (a[0] && a[1] && a[2] && a[3]) r = call_hook(p, wskpy_s.on_request, a, 4);
+  for (int i = 0; i < 4; i++) Py_XDECREF(a[i]);
+  return r;
+}
+
+static PyObject *on_rejected(WskProto *p, const wsk_event_t *ev) {
+  PyObject *a[3] = {PyLong_FromLong(ev->status), wskpy_headers_to_py(ev->head),
+                    PyBytes_FromStringAndSize((const char *)ev->data, (Py_ssize_t)ev->len)};
+  PyObject *r = NULL;
+  if (a[0] && a[1] && a[2]) r = call_hook(p, wskpy_s.on_rejected, a, 3);
+  for (int i = 0; i < 3; i++) Py_XDECREF(a[i]);
+  return r;
+}
+
+static PyObject *on_pong(WskProto *p, const wsk_event_t *ev) {
+  PyObject *a[3] = {PyBytes_FromStringAndSize((const char *)ev->data, (Py_ssize_t)ev->len),
+                    PyLong_FromUnsignedLong(ev->ping_id), PyLong_FromLongLong(ev->latency_ms)};
+  PyObject *r = NULL;
+  if (a[0] && a[1] && a[2]) r = call_hook(p, wskpy_s.on_pong, a, 3);
+  for (int i = 0; i < 3; i++) Py_XDECREF(a[i]);
+  return r;
+}
+
+/* One call per event. The payload is copied into a Python object before
+ * any Python code runs, so nothing Python does can see the shared
+ * receive buffer or the core's reassembly buffer. */
+static void dispatch(WskProto *p, const wsk_event_t *ev) {
+  PyObject *arg = NULL, *r = NULL;
+  switch (ev->type) {
+  case WSK_EV_TEXT:
+    arg = PyUnicode_DecodeUTF8((const char *)ev->data, (Py_ssize_t)ev->len, NULL);
+    if (arg) r = call_hook(p, wskpy_s.on_message, &arg, 1);
+    break;
+  case WSK_EV_BINARY:
+    arg = PyBytes_FromStringAndSize((const char *)ev->data, (Py_ssize_t)ev->len);
+    if (arg) r = call_hook(p, wskpy_s.on_message, &arg, 1);
+    break;
+  case WSK_EV_REQUEST:
+    r = on_request(p, ev);
+    break;
+  case WSK_EV_OPEN:
+    arg = wskpy_headers_to_py(ev->head); /* None for a server */
+    if (arg) r = call_hook(p, wskpy_s.on_open, &arg, 1);
+    break;
+  case WSK_EV_REJECTED:
+    r = on_rejected(p, ev);
+    break;
+  case WSK_EV_PING:
+    arg = PyBytes_FromStringAndSize((const char *)ev->data, (Py_ssize_t)ev->len);
+    if (arg) r = call_hook(p, wskpy_s.on_ping, &arg, 1);
+    break;
+  case WSK_EV_PONG:
+    r = on_pong(p, ev);
+    break;
+  case WSK_EV_CLOSE:
+    Py_XSETREF(p->close_reason,
+               PyUnicode_DecodeUTF8((const char *)ev->data, (Py_ssize_t)ev->len, "replace"));
+    r = p->close_reason ? Py_NewRef(Py_None) : NULL;
+    break;
+  case WSK_EV_CLOSED:
+    p->closed = 1;
+    p->close_code = ev->code;
+    p->sent_code = ev->sent_code;
+    p->clean = (uint8_t)ev->clean;
+    r = call_hook(p, wskpy_s.on_closed, NULL, 0);
+    break;
+  default: /* FRAGMENT: not enabled by this binding */
+    r = Py_NewRef(Py_None);
+    break;
+  }
+  Py_XDECREF(arg);
+  if (!r)
+    wskpy_stash_error(p);
+  else
+    Py_DECREF(r);
+}
+
+/* Pull events until there are none, or until the application pauses
+ * reading while the connection is open (then the core keeps its place in
+ * the input: see input.c). Once closing, everything is pulled: the peer's
+ * close frame may sit behind the messages. */
+void wskpy_pump(WskProto *p) {
+  if (p->in_pump || !p->conn) return;
+  p->in_pump = 1;
+  wsk_event_t ev;
+  for (;;) {
+    if (p->reading_paused && wsk_conn_state(p->conn) == WSK_STATE_OPEN) break;
+    if (wsk_conn_next_event(p->conn, &ev)) {
+      dispatch(p, &ev);
+      continue;
+    }
+    wskpy_input_release(p); /* the core copied what it keeps */
+    if (!wskpy_input_backlog(p)) break;
+  }
+  p->in_pump = 0;
+  wskpy_flush(p);
+  if (p->closed) wskpy_close_transport(p);
+  wskpy_rearm(p);
+}
+
+void wskpy_after_call(WskProto *p) {
+  if (!p->in_pump) wskpy_pump(p); /* inside a pump, the pump does it when the hook returns */
+}

@@ -1,0 +1,137 @@
+"""Exceptions raised by wskit.
+
+::
+
+    WebSocketException
+    ├── ConnectionClosed            recv()/send() on a closed connection
+    │   ├── ConnectionClosedOK      ... that closed normally (1000, 1001, 1005)
+    │   └── ConnectionClosedError   ... that failed (other codes, or no close frame)
+    ├── InvalidURI                  connect() got a URL it cannot use (also a ValueError)
+    ├── InvalidHandshake            the opening handshake failed
+    │   └── InvalidStatus           the server answered with a status other than 101
+    ├── PayloadTooBig               the cause of a 1009 close we sent
+    └── ProtocolError               the cause of a 1002/1007 close we sent
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .http import Response
+
+__all__ = [
+    "WebSocketException",
+    "ConnectionClosed",
+    "ConnectionClosedOK",
+    "ConnectionClosedError",
+    "InvalidURI",
+    "InvalidHandshake",
+    "InvalidStatus",
+    "PayloadTooBig",
+    "ProtocolError",
+]
+
+# Codes that end a connection normally, on either side.
+OK_CLOSE_CODES = frozenset((1000, 1001, 1005))
+
+
+class WebSocketException(Exception):
+    """Base class of every exception wskit defines."""
+
+
+class ConnectionClosed(WebSocketException):
+    """The connection is closed (or closing), so the operation cannot run.
+
+    ``code`` and ``reason`` come from the peer's close frame: ``code`` is
+    1005 when that frame had no code and 1006 when no close frame came at
+    all. ``sent_code`` is the code we sent, or None.
+    """
+
+    code: int
+    reason: str
+    sent_code: Optional[int]
+
+    def __init__(self, code: int = 1006, reason: str = "", sent_code: Optional[int] = None) -> None:
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason
+        self.sent_code = sent_code
+
+    def __str__(self) -> str:
+        if self.code == 1006:
+            text = "no close frame received"
+        else:
+            text = f"received {self.code}" + (f" ({self.reason})" if self.reason else "")
+        if self.sent_code is not None:
+            text += f"; sent {self.sent_code}"
+        return text
+
+
+class ConnectionClosedOK(ConnectionClosed):
+    """The connection closed normally (1000, 1001 or no code, both ways)."""
+
+
+class ConnectionClosedError(ConnectionClosed):
+    """The connection failed: an error code, or no closing handshake."""
+
+
+class InvalidURI(WebSocketException, ValueError):
+    """A URI that is not a usable ws:// or wss:// URL."""
+
+    def __init__(self, uri: str, msg: str) -> None:
+        super().__init__(uri, msg)
+        self.uri = uri
+        self.msg = msg
+
+    def __str__(self) -> str:
+        return f"{self.uri} isn't a valid URI: {self.msg}"
+
+
+class InvalidHandshake(WebSocketException):
+    """The opening handshake failed (invalid response, connection lost...)."""
+
+
+class InvalidStatus(InvalidHandshake):
+    """The server answered the upgrade with a status other than 101.
+
+    ``response`` holds the status, headers and body of that answer.
+    """
+
+    def __init__(self, response: "Response") -> None:
+        super().__init__(response)
+        self.response = response
+
+    def __str__(self) -> str:
+        return f"server rejected WebSocket connection: HTTP {self.response.status}"
+
+
+class PayloadTooBig(WebSocketException):
+    """A message was over max_size: we closed the connection with 1009."""
+
+
+class ProtocolError(WebSocketException):
+    """The peer broke the protocol: we closed the connection with 1002 or 1007."""
+
+
+def closed_exception(
+    code: Optional[int], reason: Optional[str], sent_code: Optional[int], error: str = ""
+) -> ConnectionClosed:
+    """The ConnectionClosed subclass describing how a connection ended.
+
+    ``error`` is the core's sentence about a failure; it becomes the
+    exception's ``__cause__`` (PayloadTooBig, ProtocolError) when it
+    explains a close code we sent.
+    """
+    if code is None:
+        code = 1006
+    ok = code in OK_CLOSE_CODES and (sent_code is None or sent_code in OK_CLOSE_CODES)
+    if code == 1006:
+        ok = False
+    cls = ConnectionClosedOK if ok else ConnectionClosedError
+    exc = cls(code, reason or "", sent_code)
+    if error and sent_code == 1009:
+        exc.__cause__ = PayloadTooBig(error)
+    elif error and sent_code in (1002, 1007):
+        exc.__cause__ = ProtocolError(error)
+    return exc
