@@ -46,9 +46,11 @@ static int choose_subprotocol(const wsk_server_hs_opts_t *o, const wsk_http_head
 
 static int origin_allowed(const wsk_server_hs_opts_t *o, const wsk_http_header_t *origin) {
   if (o->norigins == 0) return 1;
-  if (!origin) return 0;
-  for (size_t i = 0; i < o->norigins; i++)
-    if (o->origins[i] && wsk_http_ieq(origin->value, origin->value_len, o->origins[i])) return 1;
+  for (size_t i = 0; i < o->norigins; i++) {
+    /* A NULL entry admits requests without Origin (non-browser clients). */
+    if (!o->origins[i] ? !origin : origin && wsk_http_ieq(origin->value, origin->value_len, o->origins[i]))
+      return 1;
+  }
   return 0;
 }
 

@@ -384,6 +384,18 @@ TEST(server_origin_allowlist) {
   CHECK_INT(server_status(NULL, GOOD(""), &req), 0);
 }
 
+TEST(server_origin_null_entry_admits_missing_origin) {
+  wsk_server_hs_opts_t so;
+  wsk_server_hs_opts_init(&so);
+  const char *origins[] = { "https://example.com", NULL };
+  so.origins = origins;
+  so.norigins = 2;
+  wsk_server_hs_request_t req;
+  CHECK_INT(server_status(&so, GOOD(""), &req), 0);
+  CHECK_INT(server_status(&so, GOOD("Origin: https://example.com\r\n"), &req), 0);
+  CHECK_INT(server_status(&so, GOOD("Origin: https://evil.com\r\n"), &req), 403);
+}
+
 TEST(server_chooses_clients_first_supported_subprotocol) {
   wsk_server_hs_opts_t so;
   wsk_server_hs_opts_init(&so);
@@ -614,6 +626,7 @@ int main(void) {
   RUN(server_rejects_missing_version_with_426);
   RUN(server_rejects_missing_or_bad_key_with_400);
   RUN(server_origin_allowlist);
+  RUN(server_origin_null_entry_admits_missing_origin);
   RUN(server_chooses_clients_first_supported_subprotocol);
   RUN(server_request_offers_exact_subprotocols);
   RUN(server_negotiates_deflate);

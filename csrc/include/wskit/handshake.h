@@ -96,7 +96,9 @@ int wsk_client_response_check(const wsk_client_hs_opts_t *o, const char *key,
 
 typedef struct wsk_server_hs_opts {
   const char *const *subprotocols; size_t nsubprotocols; /* supported, in our preference */
-  const char *const *origins; size_t norigins; /* allowlist; 0 = any Origin (or none) */
+  const char *const *origins; size_t norigins; /* allowlist, compared case-insensitively;
+                                                  a NULL entry admits requests with no
+                                                  Origin; norigins 0 = any Origin (or none) */
   wsk_deflate_opts_t deflate;
 } wsk_server_hs_opts_t;
 
