@@ -319,7 +319,9 @@ const uint8_t *wsk_conn_output(const wsk_conn_t *c, size_t *len) {
   return *len ? c->out.data + c->out.off : NULL;
 }
 
-void wsk_conn_output_consume(wsk_conn_t *c, size_t n) { wsk_buf_consume(&c->out, n, 0); }
+/* A drained output buffer of up to 1 KiB is kept: small messages then cost
+ * no allocation, and an idle connection holds at most that much. */
+void wsk_conn_output_consume(wsk_conn_t *c, size_t n) { wsk_buf_consume(&c->out, n, 1024); }
 
 int wsk_conn_output_take(wsk_conn_t *c, uint8_t **data, size_t *len) {
   *len = wsk_buf_pending(&c->out);
