@@ -133,6 +133,30 @@ asan-uv: $(UV_TEST_ASAN) $(UV_EX_ASAN)
 	  sh tests/uv/run.sh asan-uv $(B)/examples-asan $(UV_TEST_ASAN)
 # ---- end of libuv driver ----
 
+# ---- C benchmarks of the libuv driver: bench/loadgen.c, bench/raw_echo.c ----
+# `make bench-c` builds the load generator and the raw TCP echo server and
+# runs bench/run_c_bench.py (ours vs raw TCP vs node ws; idle memory; a few
+# minutes; BENCH_C_ARGS passes options, e.g. --rounds 5). Results are in
+# docs/benchmarks.md. Not part of `make test`: test-uv only builds the two
+# and smoke-tests them (tests/uv/test_loadgen_smoke.py).
+BENCH_C_BIN := $(B)/bench/loadgen $(B)/bench/raw_echo
+.PHONY: bench-c bench-c-build
+bench-c-build: $(BENCH_C_BIN) $(UV_EX_BIN)
+
+$(B)/bench/loadgen: bench/loadgen.c $(B)/libwskit_uv.a $(B)/libwskit.a $(UV_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(WERROR) $< -o $@ $(B)/libwskit_uv.a $(B)/libwskit.a $(UV_LIBS)
+
+$(B)/bench/raw_echo: bench/raw_echo.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) $(WERROR) $< -o $@
+
+bench-c: bench-c-build
+	@/usr/bin/python3 bench/run_c_bench.py $(BENCH_C_ARGS)
+
+test-uv asan-uv: $(BENCH_C_BIN)
+# ---- end of C benchmarks of the libuv driver ----
+
 # ---- OpenResty driver (lua/resty/wskit) and its C module wskit.proto ----
 # wskit.proto links the core only (no libuv). Built against LuaJIT 2.1's
 # headers for OpenResty (build/lua/wskit/proto.so) and Lua 5.4's for the
@@ -176,6 +200,18 @@ test-py:
 	@sh tests/python/run.sh
 # ---- end of Python package ----
 
+# ---- demo: `make demo`, the README's first command ----
+# Installs the Debian packages the Python package needs when missing (as
+# root, or with sudo), builds it into .venv as test-py does, then runs
+# `wskit serve --chat` and prints the page to open. DEMO_HOST / DEMO_PORT
+# choose the address (0.0.0.0 to reach it from other machines).
+DEMO_HOST ?= 127.0.0.1
+DEMO_PORT ?= 8765
+.PHONY: demo
+demo:
+	@HOST='$(DEMO_HOST)' PORT='$(DEMO_PORT)' sh python/demo.sh
+# ---- end of demo ----
+
 # ---- plain Lua (lua/wskit): the C module wskit.core over the libuv driver ----
 # One build per Lua ABI: 5.1 (also loaded by LuaJIT 2.1) and 5.4, under
 # build/lua5.x/wskit/core.so; tests/lua/run.sh runs busted on each
@@ -200,6 +236,16 @@ $(B)/lua5.4/wskit/core.so: $(LUACORE_SRC) $(LUACORE_HDR) $(B)/libwskit_uv.a $(B)
 
 test-lua: $(LUACORE_SO) $(UV_EX_BIN)
 	@sh tests/lua/run.sh
+
+# the in-process specs on Lua 5.4 with wskit.core under ASan+UBSan
+$(B)/lua5.4-asan/wskit/core.so: $(LUACORE_SRC) $(LUACORE_HDR) $(UV_SRC) $(PROTO_SRC)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -isystem $(LUA54_INC) -O1 -g $(SAN) $(WARN) $(WERROR) -fPIC -shared \
+	  -o $@ $(LUACORE_SRC) $(UV_SRC) $(PROTO_SRC) $(UV_LIBS) -ldl
+
+.PHONY: asan-lua
+asan-lua: $(B)/lua5.4-asan/wskit/core.so
+	@sh tests/lua/run.sh asan
 # ---- end of plain Lua ----
 
 # ---- libFuzzer targets ----
@@ -221,7 +267,7 @@ bench: $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do $$b || exit 1; done
 
 test: lib
-	@sh tests/run_all.sh test-c asan test-uv-units test-uv asan-uv test-py fuzz test-openresty
+	@sh tests/run_all.sh test-c asan test-uv-units test-uv asan-uv test-py fuzz test-openresty test-lua
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include/wskit $(DESTDIR)$(PREFIX)/lib/pkgconfig
