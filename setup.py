@@ -41,8 +41,9 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
     package_dir={"": "python"},
-    packages=["wskit"],
-    package_data={"wskit": ["py.typed", "_core.pyi"]},
+    packages=["wskit", "wskit.cli"],
+    # the page `wskit serve` answers at / ships inside the package
+    package_data={"wskit": ["py.typed", "_core.pyi", "static/*.html"]},
     ext_modules=[core],
     entry_points={"console_scripts": ["wskit = wskit.cli:main"]},
     zip_safe=False,

@@ -14,18 +14,24 @@ Awaitable style (like the websockets library's asyncio API)::
             assert await ws.recv() == "hi"
 
 Callback style (no future per message): subclass wskit.Handler.
+JSON-RPC both ways: ``serve(..., methods=wskit.Methods())`` and
+``await ws.request(method, params)``. Fan-out: ``wskit.broadcast()``,
+``ws.subscribe(name)`` / ``server.publish(name, msg)``. Guide: docs/python.md.
 """
 
 from . import _core
 from .client import USER_AGENT, ClientConnection, connect, unix_connect
 from .connection import Connection, Data
 from .exceptions import (ConnectionClosed, ConnectionClosedError, ConnectionClosedOK,
-                         InvalidHandshake, InvalidStatus, InvalidURI, PayloadTooBig,
-                         ProtocolError, WebSocketException)
+                         InvalidHandshake, InvalidProxyStatus, InvalidStatus, InvalidURI,
+                         PayloadTooBig, ProtocolError, RequestError, RequestTimeout,
+                         WebSocketException)
+from .fanout import broadcast
 from .handler import Handler
 from .http import Headers, Request, Response
 from .protocol import State
 from .reconnect import Backoff, process_exception
+from .rpc import Methods
 from .server import Server, ServerConnection, serve, unix_serve
 
 __version__: str = _core.__version__
@@ -36,4 +42,5 @@ __all__ = [
     "Headers", "Request", "Response", "Backoff", "process_exception", "USER_AGENT",
     "WebSocketException", "ConnectionClosed", "ConnectionClosedOK", "ConnectionClosedError",
     "InvalidURI", "InvalidHandshake", "InvalidStatus", "PayloadTooBig", "ProtocolError",
+    "broadcast", "Methods", "RequestError", "RequestTimeout", "InvalidProxyStatus",
 ]

@@ -8,7 +8,7 @@ from typing import Any, Optional, Sequence, Tuple, Union
 from . import _core
 from .http import HeadersLike, header_items
 
-__all__ = ["client_config", "server_config", "queue_marks"]
+__all__ = ["client_config", "server_config", "queue_marks", "Limits"]
 
 
 def _seconds(value: Optional[float]) -> float:
@@ -23,8 +23,46 @@ def _compression(value: Optional[str]) -> bool:
     raise ValueError(f'compression must be "deflate" or None, not {value!r}')
 
 
+class Limits:
+    """Limits on what the peer sends, with their defaults (the core's)."""
+
+    __slots__ = ("max_size", "max_frame_size", "max_fragments", "max_line_size",
+                 "max_head_size", "max_headers", "streaming")
+
+    def __init__(self, max_size: Optional[int] = 2**20, max_frame_size: Optional[int] = None,
+                 max_fragments: int = 16384, max_line_size: int = 8192,
+                 max_head_size: int = 16384, max_headers: int = 128,
+                 streaming: bool = False) -> None:
+        for name, value in (("max_fragments", max_fragments), ("max_line_size", max_line_size),
+                            ("max_head_size", max_head_size), ("max_headers", max_headers)):
+            if int(value) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        for name, value in (("max_size", max_size), ("max_frame_size", max_frame_size)):
+            if value is not None and int(value) < 1:
+                raise ValueError(f"{name} must be None or at least 1")
+        self.max_size = max_size
+        self.max_frame_size = max_frame_size
+        self.max_fragments = max_fragments
+        self.max_line_size = max_line_size
+        self.max_head_size = max_head_size
+        self.max_headers = max_headers
+        self.streaming = streaming
+
+    def config(self) -> dict:
+        return dict(
+            max_size=0 if self.max_size is None else int(self.max_size),
+            # None: as max_size; with max_size None too, no frame limit
+            max_frame_size=0 if self.max_frame_size is None else int(self.max_frame_size),
+            max_fragments=int(self.max_fragments),
+            max_line=int(self.max_line_size),
+            max_head=int(self.max_head_size),
+            max_headers=int(self.max_headers),
+            streaming=bool(self.streaming),
+        )
+
+
 def _limits(
-    max_size: Optional[int],
+    limits: Limits,
     write_limit: Union[int, Tuple[int, int]],
     open_timeout: Optional[float],
     ping_interval: Optional[float],
@@ -35,13 +73,13 @@ def _limits(
     if isinstance(write_limit, tuple):  # (high, low) as in websockets; the core takes high
         write_limit = write_limit[0]
     return dict(
-        max_size=0 if max_size is None else int(max_size),
         write_limit=int(write_limit),
         open_timeout=_seconds(open_timeout),
         ping_interval=_seconds(ping_interval),
         ping_timeout=_seconds(ping_timeout),
         close_timeout=_seconds(close_timeout),
         compression=_compression(compression),
+        **limits.config(),
     )
 
 
@@ -69,7 +107,7 @@ def client_config(
     ping_interval: Optional[float],
     ping_timeout: Optional[float],
     close_timeout: Optional[float],
-    max_size: Optional[int],
+    limits: Limits,
     write_limit: Union[int, Tuple[int, int]],
 ) -> Any:
     """A client Config for a parsed URL (see _core.url_parse). The open
@@ -88,7 +126,7 @@ def client_config(
         headers=header_items(additional_headers),
         user_agent=user_agent,
         authorization=authorization,
-        **_limits(max_size, write_limit, None, ping_interval, ping_timeout, close_timeout,
+        **_limits(limits, write_limit, None, ping_interval, ping_timeout, close_timeout,
                   compression),
     )
 
@@ -102,7 +140,7 @@ def server_config(
     ping_interval: Optional[float],
     ping_timeout: Optional[float],
     close_timeout: Optional[float],
-    max_size: Optional[int],
+    limits: Limits,
     write_limit: Union[int, Tuple[int, int]],
 ) -> Any:
     """A server Config, shared by every connection of the server."""
@@ -113,6 +151,6 @@ def server_config(
         _core.ROLE_SERVER,
         subprotocols=list(subprotocols) if subprotocols else None,
         origins=list(origins) if origins else None,
-        **_limits(max_size, write_limit, open_timeout, ping_interval, ping_timeout, close_timeout,
+        **_limits(limits, write_limit, open_timeout, ping_interval, ping_timeout, close_timeout,
                   compression),
     )

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl as ssl_module
 import sys
 from typing import (Any, AsyncIterator, Callable, Generator, Optional, Sequence, Tuple,
@@ -26,13 +27,15 @@ from typing import (Any, AsyncIterator, Callable, Generator, Optional, Sequence,
 
 from . import _core
 from ._buffer import recv_buffer
-from ._config import client_config, queue_marks
+from ._config import Limits, client_config, queue_marks
 from .connection import Connection
-from .exceptions import InvalidURI
+from .exceptions import InvalidHandshake, InvalidURI
 from .handler import Handler
 from .http import HeadersLike
 from .protocol import BaseProtocol, logger
+from .proxy import open_tunnel
 from .reconnect import Backoff, process_exception as default_process_exception
+from .rpc import Methods, as_methods
 
 __all__ = ["connect", "unix_connect", "ClientConnection", "USER_AGENT"]
 
@@ -63,8 +66,22 @@ class connect:
     (None disables). ``max_size`` bounds incoming messages (None: no
     limit), ``max_queue`` the messages waiting for recv() before reading
     pauses (an int, or (high, low)), ``write_limit`` the write buffer
-    before send() waits. ``path`` connects to a Unix socket instead of the
-    URI's host. Other keyword arguments go to loop.create_connection().
+    before send() waits. ``max_frame_size`` (None: max_size),
+    ``max_fragments``, ``max_line_size``, ``max_head_size`` and
+    ``max_headers`` bound frames and the server's handshake answer;
+    ``streaming=True`` hands big messages over in pieces
+    (``recv_streaming()``).
+
+    ``ssl``: for wss:// the default verifies the server against the
+    system's CAs (ssl.create_default_context()); pass an SSLContext to
+    choose, and ``server_hostname`` to check another name than the URI's.
+    ``proxy``: True (default) uses https_proxy / http_proxy / no_proxy from
+    the environment as curl does, a URL ("http://[user:pw@]host:port")
+    uses that proxy, None connects directly. ``methods``: a wskit.Methods
+    (or dict) the server may call with JSON-RPC requests.
+
+    ``path`` connects to a Unix socket instead of the URI's host. Other
+    keyword arguments go to loop.create_connection().
     """
 
     def __init__(
@@ -81,10 +98,18 @@ class connect:
         ping_timeout: Optional[float] = 20,
         close_timeout: Optional[float] = 10,
         max_size: Optional[int] = 2**20,
+        max_frame_size: Optional[int] = None,
+        max_fragments: int = 16384,
+        max_line_size: int = 8192,
+        max_head_size: int = 16384,
+        max_headers: int = 128,
+        streaming: bool = False,
         max_queue: Union[int, Tuple[int, int], None] = 16,
         write_limit: Union[int, Tuple[int, int]] = 32768,
         ssl: Union[None, bool, ssl_module.SSLContext] = None,
         server_hostname: Optional[str] = None,
+        proxy: Union[bool, str, None] = True,
+        methods: Union[Methods, dict, None] = None,
         path: Optional[str] = None,
         protocol_class: Optional[Callable[[], Handler]] = None,
         backoff: Optional[Backoff] = None,
@@ -95,6 +120,10 @@ class connect:
             url = _core.url_parse(uri)
         except (ValueError, TypeError) as exc:
             raise InvalidURI(str(uri), str(exc)) from None
+        if isinstance(proxy, str):
+            _core.proxy_resolve(uri, proxy, None, None, None)  # a bad proxy URL fails here
+        elif proxy is not None and proxy is not True and proxy is not False:
+            raise TypeError("proxy must be True, None or a proxy URL")
         if url["secure"]:
             if ssl is None or ssl is True:
                 ssl = ssl_module.create_default_context()
@@ -113,12 +142,16 @@ class connect:
         self._protocol_class = protocol_class
         self._backoff = backoff or Backoff()
         self._process_exception = process_exception
+        self._proxy = proxy
+        self._methods = as_methods(methods)
         self._kwargs = kwargs
+        limits = Limits(max_size, max_frame_size, max_fragments, max_line_size, max_head_size,
+                        max_headers, streaming)
         self._config = client_config(
             url, subprotocols=subprotocols, additional_headers=additional_headers,
             origin=origin, user_agent=user_agent, compression=compression,
             ping_interval=ping_interval, ping_timeout=ping_timeout, close_timeout=close_timeout,
-            max_size=max_size, write_limit=write_limit)
+            limits=limits, write_limit=write_limit)
         self._conn: Optional[BaseProtocol] = None
 
     # ---- one connection ----
@@ -129,8 +162,24 @@ class connect:
             if not isinstance(proto, Handler):
                 raise TypeError("protocol_class must make wskit.Handler instances")
             proto._init_base(self._config, loop, None, waiter, recv_buffer())
-            return proto
-        return ClientConnection(self._config, loop, max_queue=self._max_queue, waiter=waiter)
+        else:
+            proto = ClientConnection(self._config, loop, max_queue=self._max_queue, waiter=waiter)
+        if self._methods is not None:
+            proto._rpc_setup(self._methods)
+        return proto
+
+    def _proxy_for(self) -> Optional[Tuple[str, int, str]]:
+        """The proxy this attempt goes through, or None (the environment is
+        read at each attempt, so a reconnecting client follows it)."""
+        proxy = self._proxy
+        if not proxy or self._path is not None or self._kwargs.get("sock") is not None:
+            return None
+        if proxy is True:
+            env = os.environ.get
+            return _core.proxy_resolve(  # type: ignore[no-any-return]
+                self.uri, None, env("https_proxy") or env("HTTPS_PROXY"), env("http_proxy"),
+                env("no_proxy") or env("NO_PROXY"))
+        return _core.proxy_resolve(self.uri, proxy, None, None, None)  # type: ignore
 
     async def _open(self, loop: asyncio.AbstractEventLoop, proto: BaseProtocol,
                     waiter: "asyncio.Future[Any]") -> None:
@@ -138,7 +187,19 @@ class connect:
         if self._ssl is not None:
             kw["ssl"] = self._ssl
             kw["server_hostname"] = self._server_hostname
-        if self._path is not None:
+        proxy = self._proxy_for()
+        if proxy is not None:
+            sock, early = await open_tunnel(loop, proxy, self._url["host"], self._url["port"])
+            try:
+                if early:
+                    if self._ssl is not None:  # TLS has the client speak first
+                        raise InvalidHandshake("the proxy sent data before the TLS handshake")
+                    proto._preload(early)  # the server's first bytes: fed before any read
+                await loop.create_connection(lambda: proto, sock=sock, **kw)
+            except BaseException:
+                sock.close()
+                raise
+        elif self._path is not None:
             await loop.create_unix_connection(lambda: proto, self._path, **kw)
         elif kw.get("sock") is not None:
             await loop.create_connection(lambda: proto, **kw)

@@ -4,6 +4,12 @@
 Messages arrive from C as whole str or bytes objects and wait in a deque
 until recv() takes them. A recv() cancelled while waiting loses nothing:
 a message leaves the queue only in the same step that returns it.
+
+With ``streaming=True`` a message that does not arrive whole (a big one)
+comes in pieces: it waits in the queue as a _Stream that fills as pieces
+arrive; recv() joins it, recv_streaming() hands out the pieces. Pieces
+count against max_queue like messages do, so a slow reader pauses the
+socket rather than buffer a big message whole.
 """
 
 from __future__ import annotations
@@ -11,18 +17,40 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from typing import (Any, AsyncIterable, AsyncIterator, Callable, Dict, Iterable, Optional,
+from typing import (Any, AsyncIterable, AsyncIterator, Dict, Iterable, Optional,
                     Tuple, Union)
 
 from ._buffer import recv_buffer
 from ._config import queue_marks
 from .exceptions import ConnectionClosedOK
 from .protocol import BaseProtocol
+from .rpc import HOLD_QUEUE, HOLD_WRITE, Params
 
 __all__ = ["Connection", "Data"]
 
 Data = Union[str, bytes]
 _BYTES_LIKE = (bytes, bytearray, memoryview)
+
+
+class _Stream:
+    """A message arriving in pieces (streaming=True), queued like a message."""
+
+    __slots__ = ("parts", "text", "done", "aborted", "waiter", "reading")
+
+    def __init__(self, text: bool) -> None:
+        self.parts: "collections.deque[Data]" = collections.deque()
+        self.text = text
+        self.done = False      # the last piece arrived (or the connection ended)
+        self.aborted = False   # ... without the last piece
+        self.waiter: "Optional[asyncio.Future[None]]" = None
+        self.reading = False   # a recv()/recv_streaming() is taking its pieces
+
+    def wake(self) -> None:
+        w = self.waiter
+        if w is not None:
+            self.waiter = None
+            if not w.done():
+                w.set_result(None)
 
 
 class Connection(BaseProtocol):
@@ -33,7 +61,7 @@ class Connection(BaseProtocol):
     """
 
     __slots__ = ("_queue", "_high", "_low", "_recv_waiter", "_pings", "_drain_waiter",
-                 "_fragmenting", "_latency", "_intercept")
+                 "_fragmenting", "_latency", "_stream", "_pieces")
 
     def __init__(self, config: Any, loop: asyncio.AbstractEventLoop, *,
                  max_queue: Union[int, Tuple[int, int], None] = 16,
@@ -47,9 +75,8 @@ class Connection(BaseProtocol):
         self._drain_waiter: "Optional[asyncio.Future[None]]" = None
         self._fragmenting: "Optional[asyncio.Future[None]]" = None
         self._latency = 0.0
-        # Later layers (JSON-RPC replies) may claim text messages before
-        # they are queued: a callable(str) -> bool, True when consumed.
-        self._intercept: Optional[Callable[[str], bool]] = None
+        self._stream: Optional[_Stream] = None  # the message whose pieces are arriving
+        self._pieces = 0  # pieces waiting in queued streams (count against max_queue)
 
     def _on_open(self, headers: Any) -> None:
         if headers is not None:  # client: the 101's headers
@@ -59,9 +86,7 @@ class Connection(BaseProtocol):
     # ---- receiving ----
 
     def _on_message(self, message: Data) -> None:
-        f = self._intercept
-        if f is not None and message.__class__ is str and f(message):  # type: ignore[arg-type]
-            return
+        # (JSON-RPC text was offered to _on_rpc first, in C: see wskit.rpc)
         q = self._queue
         if q is None:
             q = self._queue = collections.deque()
@@ -78,7 +103,51 @@ class Connection(BaseProtocol):
                 w.set_result(None)
         high = self._high
         if high is not None and len(q) >= high:
-            self._pause_reading()
+            self._hold(HOLD_QUEUE)
+
+    def _on_fragment(self, data: Data, first: bool, fin: bool) -> None:
+        # streaming=True: a piece of a message that did not arrive whole
+        q = self._queue
+        if q is None:
+            q = self._queue = collections.deque()
+        high = self._high
+        full = high is not None and len(q) + self._pieces >= high and self._state == 2
+        if first:
+            if full:  # closing with a full queue: drop, as _on_message does
+                self._stream = None
+                return
+            s = self._stream = _Stream(data.__class__ is str)
+            q.append(s)
+            w = self._recv_waiter
+            if w is not None:
+                self._recv_waiter = None
+                if not w.done():
+                    w.set_result(None)
+        else:
+            s = self._stream  # type: ignore[assignment]
+            if s is None:
+                return
+            if full:
+                s.aborted = s.done = True
+                self._stream = None
+                s.wake()
+                return
+        if data or first:
+            s.parts.append(data)
+            self._pieces += 1
+        if fin:
+            s.done = True
+            self._stream = None
+        s.wake()
+        if high is not None and len(q) + self._pieces >= high:
+            self._hold(HOLD_QUEUE)
+
+    def _maybe_resume(self) -> None:
+        q = self._queue
+        if self._reading_paused and len(q or ()) + self._pieces <= self._low:
+            holds = self._holds = self._holds & ~HOLD_QUEUE
+            if not holds:
+                self._resume_reading()
 
     async def recv(self) -> Data:
         """The next message: str for text, bytes for binary.
@@ -101,9 +170,117 @@ class Connection(BaseProtocol):
                     self._recv_waiter = None
             q = self._queue
         message = q.popleft()  # type: ignore[union-attr]
+        if message.__class__ is _Stream:  # arriving in pieces: join them
+            q.appendleft(message)  # type: ignore[union-attr]
+            return await self._recv_stream(message)  # type: ignore[arg-type]
         if len(q) <= self._low and self._reading_paused:  # type: ignore[arg-type]
-            self._resume_reading()
+            holds = self._holds = self._holds & ~HOLD_QUEUE
+            if not holds:
+                self._resume_reading()
         return message
+
+    async def _wait_message(self) -> Any:
+        """The head of the queue, once there is one (not removed)."""
+        q = self._queue
+        while not q:
+            if self._state == 3:
+                raise self._closed_exc()
+            if self._recv_waiter is not None:
+                raise RuntimeError("another coroutine is already waiting in recv()")
+            w = self._recv_waiter = self._loop.create_future()
+            try:
+                await w
+            finally:
+                if self._recv_waiter is w:
+                    self._recv_waiter = None
+            q = self._queue
+        return q[0]
+
+    async def _stream_wait(self, s: _Stream) -> None:
+        w = s.waiter = self._loop.create_future()
+        try:
+            await w
+        finally:
+            if s.waiter is w:
+                s.waiter = None
+
+    async def _recv_stream(self, s: _Stream) -> Data:
+        if s.reading:
+            raise RuntimeError("another coroutine is already reading this message")
+        s.reading = True
+        parts: list = []
+        try:
+            while True:
+                if s.parts:
+                    n = len(s.parts)
+                    parts.extend(s.parts)
+                    s.parts.clear()
+                    self._pieces -= n
+                    self._maybe_resume()
+                if s.done:
+                    break
+                await self._stream_wait(s)
+        except BaseException:
+            # cancelled: the pieces go back, nothing is lost
+            s.parts.extendleft(reversed(parts))
+            self._pieces += len(parts)
+            raise
+        finally:
+            s.reading = False
+        q = self._queue
+        if q and q[0] is s:
+            q.popleft()
+            self._maybe_resume()
+        if s.aborted:
+            raise self._closed_exc()
+        return ("" if s.text else b"").join(parts)  # type: ignore[no-any-return]
+
+    async def recv_streaming(self) -> AsyncIterator[Data]:
+        """The next message in pieces: ``async for piece in ws.recv_streaming()``.
+
+        With ``streaming=True`` a message that does not arrive whole is
+        handed out piece by piece as the pieces arrive (str pieces for
+        text, never splitting a character; bytes for binary), so it need
+        not fit in memory at once; a message that arrived whole, and every
+        message without streaming, is a single piece. Stopping early leaves
+        the rest of the message for the next recv()/recv_streaming().
+        Raises ConnectionClosed if the connection ends before the message
+        (or in the middle of it).
+        """
+        item = await self._wait_message()
+        q = self._queue
+        assert q is not None
+        if item.__class__ is not _Stream:
+            q.popleft()
+            self._maybe_resume()
+            yield item
+            return
+        s: _Stream = item
+        if s.reading:
+            raise RuntimeError("another coroutine is already reading this message")
+        s.reading = True
+        try:
+            while True:
+                if s.parts:
+                    piece = s.parts.popleft()
+                    self._pieces -= 1
+                    self._maybe_resume()
+                    s.reading = False  # the consumer may recv() the rest meanwhile
+                    yield piece
+                    if s.reading:
+                        raise RuntimeError("another coroutine read this message meanwhile")
+                    s.reading = True
+                    continue
+                if s.done:
+                    break
+                await self._stream_wait(s)
+        finally:
+            s.reading = False
+        if q and q[0] is s:
+            q.popleft()
+            self._maybe_resume()
+        if s.aborted:
+            raise self._closed_exc()
 
     def __aiter__(self) -> AsyncIterator[Data]:
         """Iterate over messages until the connection closes normally
@@ -190,11 +367,41 @@ class Connection(BaseProtocol):
             await asyncio.shield(w)
 
     def _on_writable(self) -> None:
+        if self._holds & HOLD_WRITE:
+            self._release(HOLD_WRITE)
         w = self._drain_waiter
         if w is not None:
             self._drain_waiter = None
             if not w.done():
                 w.set_result(None)
+
+    # ---- request/response (JSON-RPC 2.0, see wskit.rpc) ----
+
+    async def request(self, method: str, params: Params = None, *,
+                      timeout: Optional[float] = 30.0) -> Any:
+        """Call ``method`` on the peer and return its result.
+
+        ``params``: a list/tuple (positional) or dict (named), or None.
+        Raises RequestError with the peer's code, message and data for an
+        error reply, RequestTimeout when no reply came within ``timeout``
+        seconds (None: wait until the connection closes), ConnectionClosed
+        when the connection closes first. Either side may call; the other
+        answers with its ``methods``.
+        """
+        while self._fragmenting is not None:  # a fragmented message is on its way
+            await asyncio.shield(self._fragmenting)
+        fut, over = self._rpc_request(method, params, timeout)
+        try:
+            if over:
+                await self.drain()
+            return await fut
+        except BaseException:
+            fut.cancel()  # no-op when done; otherwise the request is forgotten
+            raise
+
+    async def notify(self, method: str, params: Params = None) -> None:
+        """Send a JSON-RPC notification: a call that gets no reply."""
+        await self.send(self._rpc_notification(method, params))
 
     # ---- control frames ----
 
@@ -251,6 +458,11 @@ class Connection(BaseProtocol):
         await self.wait_closed()
 
     def _on_closed(self) -> None:
+        s = self._stream
+        if s is not None:  # the message can no longer end
+            self._stream = None
+            s.aborted = s.done = True
+            s.wake()
         w = self._recv_waiter
         if w is not None:
             self._recv_waiter = None

@@ -9,13 +9,17 @@
     ├── InvalidURI                  connect() got a URL it cannot use (also a ValueError)
     ├── InvalidHandshake            the opening handshake failed
     │   └── InvalidStatus           the server answered with a status other than 101
+    │       └── InvalidProxyStatus  the HTTP proxy refused the tunnel (407, 403, 502...)
     ├── PayloadTooBig               the cause of a 1009 close we sent
-    └── ProtocolError               the cause of a 1002/1007 close we sent
+    ├── ProtocolError               the cause of a 1002/1007 close we sent
+    ├── RequestError                a JSON-RPC request got an error reply
+    └── RequestTimeout              ... or no reply in time (also a TimeoutError)
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+import asyncio
+from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
     from .http import Response
@@ -30,6 +34,9 @@ __all__ = [
     "InvalidStatus",
     "PayloadTooBig",
     "ProtocolError",
+    "InvalidProxyStatus",
+    "RequestError",
+    "RequestTimeout",
 ]
 
 # Codes that end a connection normally, on either side.
@@ -106,12 +113,72 @@ class InvalidStatus(InvalidHandshake):
         return f"server rejected WebSocket connection: HTTP {self.response.status}"
 
 
+class InvalidProxyStatus(InvalidStatus):
+    """The HTTP proxy answered CONNECT with a status other than 2xx: 407
+    (it wants credentials: put them in the proxy URL), 403, 502...
+
+    ``response`` holds the proxy's status and headers (not the body).
+    """
+
+    def __str__(self) -> str:
+        r = self.response
+        return f"proxy refused the tunnel: HTTP {r.status}" + (f" {r.reason}" if r.reason else "")
+
+
 class PayloadTooBig(WebSocketException):
     """A message was over max_size: we closed the connection with 1009."""
 
 
 class ProtocolError(WebSocketException):
     """The peer broke the protocol: we closed the connection with 1002 or 1007."""
+
+
+class RequestError(WebSocketException):
+    """A JSON-RPC error: the peer's error reply to ``request()``, or what a
+    method raises to answer with a chosen ``code``, ``message`` and ``data``.
+
+    Codes of the specification: PARSE_ERROR -32700, INVALID_REQUEST -32600,
+    METHOD_NOT_FOUND -32601, INVALID_PARAMS -32602, INTERNAL_ERROR -32603;
+    -32000 to -32099 are server errors (SERVER_ERROR -32000).
+    """
+
+    PARSE_ERROR = -32700
+    INVALID_REQUEST = -32600
+    METHOD_NOT_FOUND = -32601
+    INVALID_PARAMS = -32602
+    INTERNAL_ERROR = -32603
+    SERVER_ERROR = -32000
+
+    code: int
+    message: str
+    data: Any
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(code, message, data)
+        self.code = int(code)
+        self.message = str(message)
+        self.data = data
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.code})"
+
+
+# asyncio.TimeoutError is TimeoutError from Python 3.11 on; before, both.
+_TIMEOUT_BASES = ((asyncio.TimeoutError,) if asyncio.TimeoutError is TimeoutError
+                  else (asyncio.TimeoutError, TimeoutError))
+
+
+class RequestTimeout(WebSocketException, *_TIMEOUT_BASES):  # type: ignore[misc]
+    """A request got no reply within its timeout (the request is forgotten:
+    a reply arriving later is dropped). ``method`` and ``timeout`` say which."""
+
+    def __init__(self, method: str, timeout: float) -> None:
+        super().__init__(method, timeout)
+        self.method = method
+        self.timeout = timeout
+
+    def __str__(self) -> str:
+        return f"no reply to {self.method!r} within {self.timeout:g} s"
 
 
 def closed_exception(

@@ -17,10 +17,12 @@ sending much more.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Optional, Union
 
 from . import _core
 from .protocol import BaseProtocol
+from .rpc import HOLD_WRITE, Params
 
 __all__ = ["Handler"]
 
@@ -32,7 +34,7 @@ class Handler(BaseProtocol):
     for your own). Subclasses may add ``__slots__`` to stay small.
     """
 
-    __slots__ = ()
+    __slots__ = ("_frag_parts",)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -75,6 +77,18 @@ class Handler(BaseProtocol):
         """Read from the socket again."""
         self._resume_reading()
 
+    def request(self, method: str, params: Params = None, *,
+                timeout: Optional[float] = 30.0) -> "asyncio.Future[Any]":
+        """Send a JSON-RPC request; returns a future of its result (or of
+        RequestError / RequestTimeout / ConnectionClosed). Cancelling the
+        future forgets the request."""
+        return self._rpc_request(method, params, timeout)[0]
+
+    def notify(self, method: str, params: Params = None) -> bool:
+        """Send a JSON-RPC notification (no reply). Returns True when over
+        write_limit, as send() does."""
+        return self._send(self._rpc_notification(method, params))  # type: ignore[no-any-return]
+
     @property
     def writable(self) -> bool:
         """False while the write buffer is over write_limit."""
@@ -87,6 +101,18 @@ class Handler(BaseProtocol):
 
     def on_message(self, message: Union[str, bytes]) -> None:
         """A whole message: str for text, bytes for binary."""
+
+    def on_fragment(self, data: Union[str, bytes], first: bool, fin: bool) -> None:
+        """streaming=True: a piece of a message that did not arrive whole
+        (messages that arrive whole go to on_message). By default the
+        pieces are joined and the message goes to on_message."""
+        if first:
+            self._frag_parts = [data]
+        else:
+            self._frag_parts.append(data)
+        if fin:
+            parts, self._frag_parts = self._frag_parts, []
+            self.on_message(("" if isinstance(data, str) else b"").join(parts))  # type: ignore
 
     def on_ping(self, data: bytes) -> None:
         """A ping arrived (it is answered automatically)."""
@@ -118,7 +144,12 @@ class Handler(BaseProtocol):
     def _on_pong(self, data: bytes, ping_id: int, latency_ms: int) -> None:
         self.on_pong(data, ping_id, latency_ms / 1000.0 if latency_ms >= 0 else 0.0)
 
+    def _on_fragment(self, data: Union[str, bytes], first: bool, fin: bool) -> None:
+        self.on_fragment(data, first, fin)
+
     def _on_writable(self) -> None:
+        if self._holds & HOLD_WRITE:
+            self._release(HOLD_WRITE)
         self.on_writable()
 
     def _on_closed(self) -> None:

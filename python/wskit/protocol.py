@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 from . import _core
 from .exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, closed_exception
 from .http import Headers, Request, Response, parse_head
+from .rpc import RpcMixin
 
 if TYPE_CHECKING:  # pragma: no cover
     from .server import Server
@@ -61,10 +62,12 @@ def _monotonic_clock(loop: asyncio.AbstractEventLoop) -> bool:
     return known
 
 
-class BaseProtocol(_core.Protocol, asyncio.BufferedProtocol):
-    """One WebSocket connection: the C protocol plus the glue both styles share."""
+class BaseProtocol(RpcMixin, _core.Protocol, asyncio.BufferedProtocol):
+    """One WebSocket connection: the C protocol plus the glue both styles
+    share, request/response (RpcMixin) and the server's channels."""
 
-    __slots__ = ("_server", "_waiter", "_request", "_response", "_lost_waiter")
+    __slots__ = ("_server", "_waiter", "_request", "_response", "_lost_waiter",
+                 "_rpc_methods", "_rpc_tasks", "_rpc_last", "_holds")
 
     _server: Optional["Server"]
     _waiter: Optional["asyncio.Future[Any]"]
@@ -78,6 +81,10 @@ class BaseProtocol(_core.Protocol, asyncio.BufferedProtocol):
         self._request: Any = None  # raw (target, headers) until asked for
         self._response: Any = None
         self._lost_waiter: Optional["asyncio.Future[None]"] = None
+        self._rpc_methods = None  # a Methods table served here (serve/connect methods=)
+        self._rpc_tasks = None    # async method calls running
+        self._rpc_last = 0        # the last request id we issued
+        self._holds = 0           # why reading is paused (rpc.HOLD_* bits)
 
     # ---- properties ----
 
@@ -87,8 +94,9 @@ class BaseProtocol(_core.Protocol, asyncio.BufferedProtocol):
         return State(self._state)
 
     @property
-    def request(self) -> Optional[Request]:
-        """The handshake request: received (server) or sent (client)."""
+    def handshake_request(self) -> Optional[Request]:
+        """The opening handshake's request (``.path``, ``.headers``):
+        received (server) or sent (client). (``request()`` is JSON-RPC.)"""
         req = self._request
         if req is None:
             raw = self._handshake_bytes if self._is_client else None
@@ -101,8 +109,8 @@ class BaseProtocol(_core.Protocol, asyncio.BufferedProtocol):
         return req  # type: ignore[no-any-return]
 
     @property
-    def response(self) -> Optional[Response]:
-        """The handshake response: sent (server) or received (client)."""
+    def handshake_response(self) -> Optional[Response]:
+        """The opening handshake's response: sent (server) or received (client)."""
         resp = self._response
         if resp is None:
             raw = None if self._is_client else self._handshake_bytes
@@ -115,6 +123,11 @@ class BaseProtocol(_core.Protocol, asyncio.BufferedProtocol):
         return resp  # type: ignore[no-any-return]
 
     @property
+    def response(self) -> Optional[Response]:
+        """Same as handshake_response."""
+        return self.handshake_response
+
+    @property
     def local_address(self) -> Any:
         """The socket's own address (from the transport), or None."""
         t = self.transport
@@ -125,6 +138,32 @@ class BaseProtocol(_core.Protocol, asyncio.BufferedProtocol):
         """The peer's address (from the transport), or None."""
         t = self.transport
         return t.get_extra_info("peername") if t is not None else None
+
+    # ---- channels (server side) ----
+
+    def subscribe(self, channel: str) -> bool:
+        """Join a channel of the server (``server.publish(channel, msg)``).
+        True when added, False when already a member. The connection
+        leaves every channel when it closes."""
+        server = self._server
+        if server is None:
+            raise RuntimeError("channels belong to a server: only its connections subscribe")
+        if self._state == 3 or self._lost:
+            raise self._closed_exc()
+        return server._channels.subscribe(channel, self)  # type: ignore[no-any-return]
+
+    def unsubscribe(self, channel: str) -> bool:
+        """Leave a channel; True when the connection was a member."""
+        server = self._server
+        if server is None:
+            return False
+        return server._channels.unsubscribe(channel, self)  # type: ignore[no-any-return]
+
+    @property
+    def channels(self) -> List[str]:
+        """The channels this connection is subscribed to, sorted."""
+        server = self._server
+        return [] if server is None else server._channels.channels_of(self)
 
     def _on_made(self) -> None:
         server = self._server
@@ -172,7 +211,12 @@ class BaseProtocol(_core.Protocol, asyncio.BufferedProtocol):
         return closed_exception(self.close_code, self.close_reason, self._sent_code, self._error)
 
     def _ended(self) -> None:
-        """Common work when CLOSED arrives: fail a pending open, log why."""
+        """Common work when CLOSED arrives: fail a pending open and pending
+        requests, leave the channels, log why."""
+        self._rpc_cancel_all()
+        server = self._server
+        if server is not None:
+            server._channels.drop(self)
         if self._waiter is not None:
             err = self._error or "connection closed during the opening handshake"
             exc = InvalidHandshake(err)
@@ -195,6 +239,7 @@ class BaseProtocol(_core.Protocol, asyncio.BufferedProtocol):
             w.set_result(None)
         server = self._server
         if server is not None:
+            server._channels.drop(self)  # CLOSED did it already, unless a hook failed first
             server._forget(self)
 
     async def wait_closed(self) -> None:

@@ -21,14 +21,16 @@ import ssl as ssl_module
 from typing import (Any, Awaitable, Callable, Generator, List, Optional, Sequence, Set, Tuple,
                     Union)
 
+from . import _core
 from ._buffer import recv_buffer
-from ._config import queue_marks, server_config
+from ._config import Limits, queue_marks, server_config
 from .client import USER_AGENT
 from .connection import Connection
 from .exceptions import ConnectionClosed
 from .handler import Handler
 from .http import Request, Response
 from .protocol import BaseProtocol, logger
+from .rpc import Methods, as_methods
 
 __all__ = ["serve", "unix_serve", "Server", "ServerConnection"]
 
@@ -56,7 +58,9 @@ SelectSubprotocol = Callable[[Any, Sequence[str]], Optional[str]]
 class Server:
     """A running WebSocket server (what ``await serve(...)`` returns).
 
-    ``connections`` holds the connections not yet closed.
+    ``connections`` holds the connections not yet closed. Connections join
+    named channels with ``ws.subscribe(name)``; ``publish(name, message)``
+    sends to a channel's members (one registry per server, the core's).
     """
 
     def __init__(self, handler: Optional[Callable[[Any], Awaitable[Any]]],
@@ -64,7 +68,7 @@ class Server:
                  process_request: Optional[ProcessRequest],
                  select_subprotocol: Optional[SelectSubprotocol],
                  server_header: Optional[str], max_queue: Union[int, Tuple[int, int], None],
-                 close_timeout: Optional[float]) -> None:
+                 close_timeout: Optional[float], methods: Optional[Methods] = None) -> None:
         self._handler = handler
         self._protocol_class = protocol_class
         self._config = config
@@ -78,6 +82,8 @@ class Server:
         self._closing = False
         self._closed = self._loop.create_future()
         self._tasks: Set["asyncio.Task[Any]"] = set()
+        self._methods = methods
+        self._channels = _core.Channels()
         self.connections: Set[BaseProtocol] = set()
 
     # ---- connections ----
@@ -89,7 +95,27 @@ class Server:
         else:
             proto = ServerConnection(self._config, self._loop, max_queue=self._max_queue,
                                      server=self)
+        if self._methods is not None:
+            proto._rpc_setup(self._methods)
         return proto  # counted in connections once connection_made runs
+
+    # ---- channels ----
+
+    def publish(self, channel: str, message: Union[str, bytes]) -> List[BaseProtocol]:
+        """Send ``message`` (str: text, bytes-like: binary) to every
+        connection subscribed to ``channel``, framed once. Returns the
+        subscribers skipped because they could not take it now (over their
+        write limit: a slow reader, or closing); nothing is buffered for
+        them."""
+        skipped = self._channels.publish(channel, message)
+        if skipped:
+            logger.debug("publish to %r skipped %d slow or closing connection(s)", channel,
+                         len(skipped))
+        return skipped  # type: ignore[no-any-return]
+
+    def subscribers(self, channel: str) -> List[BaseProtocol]:
+        """The connections subscribed to ``channel`` (a snapshot)."""
+        return self._channels.members(channel)  # type: ignore[no-any-return]
 
     def _forget(self, conn: BaseProtocol) -> None:
         self.connections.discard(conn)
@@ -122,7 +148,7 @@ class Server:
             return
         if self._process_request is not None:
             try:
-                answer = self._process_request(conn, conn.request)  # type: ignore[arg-type]
+                answer = self._process_request(conn, conn.handshake_request)  # type: ignore[arg-type]
             except Exception:
                 logger.error("process_request failed", exc_info=True)
                 conn._reject(500, [], b"Internal Server Error\n")
@@ -167,7 +193,7 @@ class Server:
         select = self._select_subprotocol
         try:
             if select is not None:
-                request = conn.request
+                request = conn.handshake_request
                 assert request is not None
                 offered = [p.strip() for v in request.headers.get_all("Sec-WebSocket-Protocol")
                            for p in v.split(",") if p.strip()]
@@ -242,7 +268,14 @@ class serve:
     ``process_request(ws, request)`` (sync or async) returns None to go on
     or a Response to answer plain HTTP instead (health checks, refusals).
     ``select_subprotocol(ws, offered)`` picks one of ``offered`` or None;
-    by default the first offered that is in ``subprotocols``. Other keyword
+    by default the first offered that is in ``subprotocols``.
+
+    ``methods``: a wskit.Methods (or dict) clients may call with JSON-RPC
+    requests (``ws.request()`` works either way). ``ssl``: an SSLContext
+    for wss://. Limits: ``max_size``, ``max_frame_size`` (None: max_size),
+    ``max_fragments``, ``max_line_size``, ``max_head_size``, ``max_headers``
+    (the request head; over them: 431), ``max_queue``, ``write_limit``;
+    ``streaming=True`` hands big messages over in pieces. Other keyword
     arguments go to loop.create_server().
     """
 
@@ -265,9 +298,16 @@ class serve:
         ping_timeout: Optional[float] = 20,
         close_timeout: Optional[float] = 10,
         max_size: Optional[int] = 2**20,
+        max_frame_size: Optional[int] = None,
+        max_fragments: int = 16384,
+        max_line_size: int = 8192,
+        max_head_size: int = 16384,
+        max_headers: int = 128,
+        streaming: bool = False,
         max_queue: Union[int, Tuple[int, int], None] = 16,
         write_limit: Union[int, Tuple[int, int]] = 32768,
         server_header: Optional[str] = USER_AGENT,
+        methods: Union[Methods, dict, None] = None,
         protocol_class: Optional[Callable[[], Handler]] = None,
         **kwargs: Any,
     ) -> None:
@@ -281,11 +321,14 @@ class serve:
         self._host, self._port, self._sock, self._path, self._ssl = host, port, sock, path, ssl
         self._options = dict(process_request=process_request,
                              select_subprotocol=select_subprotocol, server_header=server_header,
-                             max_queue=max_queue, close_timeout=close_timeout)
+                             max_queue=max_queue, close_timeout=close_timeout,
+                             methods=as_methods(methods))
+        limits = Limits(max_size, max_frame_size, max_fragments, max_line_size, max_head_size,
+                        max_headers, streaming)
         self._config = server_config(
             subprotocols=subprotocols, origins=origins, compression=compression,
             open_timeout=open_timeout, ping_interval=ping_interval, ping_timeout=ping_timeout,
-            close_timeout=close_timeout, max_size=max_size, write_limit=write_limit)
+            close_timeout=close_timeout, limits=limits, write_limit=write_limit)
         self._kwargs = kwargs
         self._server: Optional[Server] = None
 

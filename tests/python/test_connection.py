@@ -199,7 +199,7 @@ async def test_addresses_and_state():
             assert ws.local_address[0] == "127.0.0.1"
             (conn,) = server.connections
             assert conn.remote_address == ws.local_address
-            assert conn.request.path == "/"
+            assert conn.handshake_request.path == "/"
         assert ws.state is wskit.State.CLOSED
 
 

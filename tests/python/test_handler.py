@@ -48,7 +48,7 @@ async def test_handler_server_with_awaitable_client():
             assert await ws.recv() == "fragment"
             (conn,) = server.connections
             assert isinstance(conn, Echo)
-            assert conn.request.path == "/"
+            assert conn.handshake_request.path == "/"
 
 
 async def test_handler_client_with_awaitable_server():

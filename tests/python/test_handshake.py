@@ -78,13 +78,13 @@ async def test_request_details_reach_the_handler():
     seen = asyncio.get_running_loop().create_future()
 
     async def handler(ws):
-        seen.set_result((ws.request.path, ws.request.headers["X-Token"],
-                         ws.request.headers["User-Agent"], ws.request.headers["Origin"]))
+        seen.set_result((ws.handshake_request.path, ws.handshake_request.headers["X-Token"],
+                         ws.handshake_request.headers["User-Agent"], ws.handshake_request.headers["Origin"]))
 
     async with wskit_server(handler) as (server, url):
         async with wskit.connect(url + "chat?room=1", additional_headers=[("X-Token", "t1")],
                                  user_agent="bot/1", origin="https://example.com") as ws:
-            assert ws.request.path == "/chat?room=1"
+            assert ws.handshake_request.path == "/chat?room=1"
             assert ws.response.status == 101
             assert ws.response.headers["Server"].startswith("wskit/")
             await ws.wait_closed()
@@ -95,7 +95,7 @@ async def test_no_user_agent():
     seen = asyncio.get_running_loop().create_future()
 
     async def handler(ws):
-        seen.set_result("User-Agent" in ws.request.headers)
+        seen.set_result("User-Agent" in ws.handshake_request.headers)
 
     async with wskit_server(handler) as (server, url):
         async with wskit.connect(url, user_agent=None) as ws:
@@ -201,4 +201,4 @@ async def test_unix_socket():
             async with wskit.unix_connect(path) as ws:
                 await ws.send("over unix")
                 assert await ws.recv() == "over unix"
-                assert ws.request.headers["Host"] == "localhost"
+                assert ws.handshake_request.headers["Host"] == "localhost"

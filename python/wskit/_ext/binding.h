@@ -13,6 +13,10 @@
  *   send.c      calls into the core: send, fragments, ping, pong, close,
  *               accept, reject
  *   backoff.c   reconnect policy (wsk_backoff_*, wsk_failure_*) and URLs
+ *   rpc.c       RpcTable (wsk_rpc_*): request/response correlation, its
+ *               deadlines on the connection's timer, the JSON-RPC pre-filter
+ *   fanout.c    broadcast() and Channels (wsk_broadcast_*, wsk_channels_*)
+ *   proxy.c     HTTP CONNECT proxies (wsk_proxy_*)
  *
  * Python exceptions never cross the core: a callback's exception is stored
  * in the Protocol (`exc`) and handled when control returns to the entry
@@ -57,6 +61,12 @@ typedef struct {
   PyObject *spare;  /* a view given back after a stall, reused by the next one */
 } WskRecvBuf;
 
+/* Pending requests of one connection (or of anyone: rpc.c). */
+typedef struct {
+  PyObject_HEAD
+  wsk_rpc_table_t *t;
+} WskRpc;
+
 /* One connection. Owned by its transport while connected and by the user's
  * references; the timer handle holds a reference while armed. */
 typedef struct {
@@ -80,6 +90,7 @@ typedef struct {
   PyObject *hs_bytes;        /* the handshake head we wrote (request or 101) */
   PyObject *exc;             /* a callback's exception, for wskpy_finish */
   PyObject *weakrefs;
+  WskRpc *rpc;               /* pending requests, NULL until _rpc_enable */
   unsigned close_code;       /* CLOSED: code received (1005 none, 1006 no frame) */
   unsigned sent_code;        /* CLOSED: code we sent, 0 when none */
   uint8_t in_pump;           /* pulling events: nested calls leave the work to it */
@@ -93,12 +104,17 @@ typedef struct {
   uint8_t keep_hs;           /* keep the next write as hs_bytes */
   uint8_t borrowed;          /* the core reads driver memory (rb's or held) */
   uint8_t monotonic;         /* loop.time() is CLOCK_MONOTONIC: read it directly */
+  uint8_t rpc_filter;        /* text that looks like JSON-RPC goes to _on_rpc first */
+  uint8_t u8carry_len;       /* streaming: bytes of a UTF-8 character split between */
+  uint8_t u8carry[4];        /* two pieces of a text message, kept for the next */
 } WskProto;
 
 extern PyTypeObject WskConfig_Type;
 extern PyTypeObject WskProto_Type;
 extern PyTypeObject WskBackoff_Type;
 extern PyTypeObject WskRecvBuf_Type;
+extern PyTypeObject WskRpc_Type;
+extern PyTypeObject WskChannels_Type;
 
 /* recvbuf.c: take the current buffer (a new reference; *ptr, *len describe
  * it) and install a fresh one; give a taken one back (steals it). */
@@ -113,7 +129,7 @@ int wskpy_input_backlog(WskProto *p);
 /* Interned method names, made once at import. */
 typedef struct {
   PyObject *on_made, *on_request, *on_open, *on_rejected, *on_message, *on_ping, *on_pong,
-      *on_closed, *on_lost, *on_writable, *closed_exc;
+      *on_closed, *on_lost, *on_writable, *closed_exc, *on_rpc, *on_rpc_expired, *on_fragment;
   PyObject *time, *call_at, *cancel, *close, *abort, *pause_reading, *resume_reading,
       *set_write_buffer_limits, *write, *on_timer, *can_write_eof, *write_eof;
 } wskpy_names_t;
@@ -163,5 +179,16 @@ PyObject *wskpy_headers_to_py(const wsk_http_head_t *head);
 PyObject *wskpy_raise_code(int err);
 
 extern PyMethodDef wskpy_backoff_functions[];
+extern PyMethodDef wskpy_fanout_functions[];
+extern PyMethodDef wskpy_proxy_functions[];
+
+/* rpc.c */
+int wskpy_rpc_add(WskRpc *t, uint64_t id, int64_t deadline, PyObject *ud);
+PyObject *wskpy_rpc_expire(WskRpc *t, int64_t now);
+PyObject *wskpy_rpc_enable(WskProto *p, PyObject *unused);
+PyObject *wskpy_rpc_add_method(WskProto *p, PyObject *const *args, Py_ssize_t nargs);
+int64_t wskpy_rpc_deadline(WskProto *p);
+void wskpy_rpc_timer(WskProto *p, int64_t now);
+int wskpy_rpc_candidate(const uint8_t *d, size_t n);
 
 #endif

@@ -110,9 +110,12 @@ static int config_init(WskConfig *self, PyObject *args, PyObject *kw) {
                            "open_timeout",  "ping_interval", "ping_timeout",  "close_timeout",
                            "compression",   "host",          "port",          "secure",
                            "resource",      "origin",        "subprotocols",  "headers",
-                           "user_agent",    "authorization", "origins",       NULL};
-  int role = 0, compression = 1, secure = 0;
+                           "user_agent",    "authorization", "origins",       "max_frame_size",
+                           "streaming",     "max_line",      "max_head",      "max_headers",
+                           NULL};
+  int role = 0, compression = 1, secure = 0, streaming = 0;
   Py_ssize_t max_size = 1 << 20, max_fragments = 16384, write_limit = 32768;
+  Py_ssize_t max_frame = 0, max_line = 0, max_head = 0, max_headers = 0; /* 0: the core's */
   double open_t = 10, ping_i = 20, ping_t = 20, close_t = 10;
   unsigned int port = 0;
   PyObject *host = Py_None, *resource = Py_None, *origin = Py_None, *subprotocols = Py_None,
@@ -121,17 +124,19 @@ static int config_init(WskConfig *self, PyObject *args, PyObject *kw) {
     PyErr_SetString(PyExc_RuntimeError, "Config is immutable");
     return -1;
   }
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "i|$nnnddddpOIpOOOOOOO", kwlist, &role, &max_size,
-                                   &max_fragments, &write_limit, &open_t, &ping_i, &ping_t,
-                                   &close_t, &compression, &host, &port, &secure, &resource,
-                                   &origin, &subprotocols, &headers, &user_agent, &authorization,
-                                   &origins))
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "i|$nnnddddpOIpOOOOOOOnpnnn", kwlist, &role,
+                                   &max_size, &max_fragments, &write_limit, &open_t, &ping_i,
+                                   &ping_t, &close_t, &compression, &host, &port, &secure,
+                                   &resource, &origin, &subprotocols, &headers, &user_agent,
+                                   &authorization, &origins, &max_frame, &streaming, &max_line,
+                                   &max_head, &max_headers))
     return -1;
   if (role != WSK_ROLE_CLIENT && role != WSK_ROLE_SERVER) {
     PyErr_SetString(PyExc_ValueError, "role must be ROLE_CLIENT or ROLE_SERVER");
     return -1;
   }
-  if (max_size < 0 || max_fragments < 1 || write_limit < 0) {
+  if (max_size < 0 || max_fragments < 1 || write_limit < 0 || max_frame < 0 || max_line < 0 ||
+      max_head < 0 || max_headers < 0) {
     PyErr_SetString(PyExc_ValueError, "limits must be positive");
     return -1;
   }
@@ -141,6 +146,11 @@ static int config_init(WskConfig *self, PyObject *args, PyObject *kw) {
   wsk_conn_opts_init(o, (wsk_role_t)role);
   o->max_message_size = (size_t)max_size;
   o->max_fragments = (size_t)max_fragments;
+  o->max_frame_size = (size_t)max_frame;
+  o->stream_fragments = streaming;
+  if (max_line) o->http.max_line = (size_t)max_line;
+  if (max_head) o->http.max_head = (size_t)max_head;
+  if (max_headers) o->http.max_headers = (size_t)max_headers;
   o->write_limit = (size_t)write_limit;
   o->open_timeout_ms = seconds_to_ms(open_t);
   o->ping_interval_ms = seconds_to_ms(ping_i);
@@ -214,7 +224,38 @@ static PyObject *config_get_close_timeout(WskConfig *self, void *c) {
   return PyFloat_FromDouble(self->opts.close_timeout_ms / 1000.0);
 }
 
+static PyObject *config_get_max_frame_size(WskConfig *self, void *c) {
+  (void)c;
+  return PyLong_FromSize_t(self->opts.max_frame_size);
+}
+
+static PyObject *config_get_max_fragments(WskConfig *self, void *c) {
+  (void)c;
+  return PyLong_FromSize_t(self->opts.max_fragments);
+}
+
+static PyObject *config_get_streaming(WskConfig *self, void *c) {
+  (void)c;
+  return PyBool_FromLong(self->opts.stream_fragments);
+}
+
+static PyObject *config_get_http_limits(WskConfig *self, void *c) {
+  (void)c;
+  wsk_http_limits_t l = self->opts.http;
+  wsk_http_limits_t d;
+  wsk_http_limits_init(&d);
+  return Py_BuildValue("(nnn)", (Py_ssize_t)(l.max_line ? l.max_line : d.max_line),
+                       (Py_ssize_t)(l.max_head ? l.max_head : d.max_head),
+                       (Py_ssize_t)(l.max_headers ? l.max_headers : d.max_headers));
+}
+
 static PyGetSetDef config_getset[] = {
+    {"max_frame_size", (getter)config_get_max_frame_size, NULL,
+     "largest frame accepted (0: max_size)", NULL},
+    {"max_fragments", (getter)config_get_max_fragments, NULL, "frames per message", NULL},
+    {"streaming", (getter)config_get_streaming, NULL, "messages are delivered in pieces", NULL},
+    {"http_limits", (getter)config_get_http_limits, NULL,
+     "(max_line, max_head, max_headers) of the handshake head", NULL},
     {"role", (getter)config_get_role, NULL, "ROLE_CLIENT or ROLE_SERVER", NULL},
     {"max_size", (getter)config_get_max_size, NULL, "largest message accepted (0: none)", NULL},
     {"write_limit", (getter)config_get_write_limit, NULL, "write buffer high-water mark", NULL},

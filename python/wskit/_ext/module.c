@@ -67,6 +67,9 @@ static int intern_names(void) {
   N(on_lost, "_on_lost")
   N(on_writable, "_on_writable")
   N(closed_exc, "_closed_exc")
+  N(on_rpc, "_on_rpc")
+  N(on_rpc_expired, "_on_rpc_expired")
+  N(on_fragment, "_on_fragment")
   N(time, "time")
   N(call_at, "call_at")
   N(cancel, "cancel")
@@ -125,8 +128,11 @@ PyMODINIT_FUNC PyInit__core(void) {
   if (!m) return NULL;
   if (add_type(m, &WskConfig_Type, "Config") < 0 || add_type(m, &WskProto_Type, "Protocol") < 0 ||
       add_type(m, &WskBackoff_Type, "Backoff") < 0 ||
-      add_type(m, &WskRecvBuf_Type, "RecvBuffer") < 0 ||
-      PyModule_AddFunctions(m, wskpy_backoff_functions) < 0 || add_ints(m) < 0 ||
+      add_type(m, &WskRecvBuf_Type, "RecvBuffer") < 0 || add_type(m, &WskRpc_Type, "RpcTable") < 0 ||
+      add_type(m, &WskChannels_Type, "Channels") < 0 ||
+      PyModule_AddFunctions(m, wskpy_backoff_functions) < 0 ||
+      PyModule_AddFunctions(m, wskpy_fanout_functions) < 0 ||
+      PyModule_AddFunctions(m, wskpy_proxy_functions) < 0 || add_ints(m) < 0 ||
       PyModule_AddStringConstant(m, "__version__", WSK_VERSION_STRING) < 0) {
     Py_DECREF(m);
     return NULL;

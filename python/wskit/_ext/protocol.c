@@ -35,6 +35,7 @@ static int proto_traverse(WskProto *p, visitproc visit, void *arg) {
   Py_VISIT(p->close_reason);
   Py_VISIT(p->hs_bytes);
   Py_VISIT(p->exc);
+  Py_VISIT(p->rpc);
   return 0;
 }
 
@@ -51,6 +52,7 @@ static int proto_clear(WskProto *p) {
   Py_CLEAR(p->close_reason);
   Py_CLEAR(p->hs_bytes);
   Py_CLEAR(p->exc);
+  Py_CLEAR(p->rpc);
   return 0;
 }
 
@@ -92,6 +94,22 @@ static PyObject *proto_setup(WskProto *p, PyObject *const *args, Py_ssize_t narg
   Py_INCREF(args[2]);
   p->rb = (WskRecvBuf *)args[2];
   p->monotonic = (uint8_t)mono;
+  Py_RETURN_NONE;
+}
+
+/* _preload(data): bytes that belong to the connection but were read before
+ * it had a transport (what an HTTP proxy sent after its 200). They wait in
+ * the backlog and are fed, in order, before anything the transport reads. */
+static PyObject *proto_preload(WskProto *p, PyObject *data) {
+  if (p->conn || p->backlog) {
+    PyErr_SetString(PyExc_RuntimeError, "_preload() must come once, before connection_made");
+    return NULL;
+  }
+  Py_buffer v;
+  if (PyObject_GetBuffer(data, &v, PyBUF_SIMPLE) < 0) return NULL;
+  if (v.len) p->backlog = PyByteArray_FromStringAndSize(v.buf, v.len);
+  PyBuffer_Release(&v);
+  if (v.len && !p->backlog) return NULL;
   Py_RETURN_NONE;
 }
 
@@ -253,6 +271,14 @@ static PyMethodDef proto_methods[] = {
     {"_pause_reading", (PyCFunction)proto_pause_reading, METH_NOARGS, "stop reading the socket"},
     {"_resume_reading", (PyCFunction)proto_resume_reading, METH_NOARGS, "read the socket again"},
     {"_on_timer", (PyCFunction)wskpy_on_timer, METH_NOARGS, "the connection's timer fired"},
+    {"_preload", (PyCFunction)proto_preload, METH_O,
+     "_preload(data): input read before the transport existed (fed first)"},
+    {"_rpc_enable", (PyCFunction)wskpy_rpc_enable, METH_NOARGS,
+     "_rpc_enable() -> RpcTable: keep pending requests on this connection (deadlines on\n"
+     "its timer) and pass text that looks like JSON-RPC to _on_rpc(text) -> bool first"},
+    {"_rpc_add", (PyCFunction)(void (*)(void))wskpy_rpc_add_method, METH_FASTCALL,
+     "_rpc_add(ud, timeout) -> id: a pending request ending at its reply, after timeout\n"
+     "seconds (None: never; _on_rpc_expired([(id, ud)]) is called) or at cancel_all"},
     {"_send", (PyCFunction)wskpy_send, METH_O,
      "_send(message) -> bool: send str as text, bytes-like as binary. True when the\n"
      "write buffer is over write_limit (wait before sending more)."},
@@ -383,7 +409,13 @@ static PyObject *get_output_size(WskProto *p, void *c) {
   return PyLong_FromSize_t(p->conn ? wsk_conn_output_len(p->conn) : 0);
 }
 
+static PyObject *get_rpc(WskProto *p, void *c) {
+  (void)c;
+  return get_obj((PyObject *)p->rpc);
+}
+
 static PyGetSetDef proto_getset[] = {
+    {"_rpc", (getter)get_rpc, NULL, "the RpcTable of pending requests, None until enabled", NULL},
     {"_state", (getter)get_state, NULL, "0 CONNECTING, 1 OPEN, 2 CLOSING, 3 CLOSED", NULL},
     {"subprotocol", (getter)get_subprotocol, NULL, "negotiated subprotocol, or None", NULL},
     {"close_code", (getter)get_close_code, NULL,

@@ -8,6 +8,10 @@
  *   _on_open(headers)          handshake done; client: the 101's headers, server: None
  *   _on_rejected(status, headers, body)            client: not a 101
  *   _on_message(str | bytes)   a whole message
+ *   _on_rpc(str) -> bool       with _rpc_enable: text that looks like JSON-RPC,
+ *                              before _on_message (True: claimed)
+ *   _on_fragment(data, first, fin)  streaming: a piece of a message that did
+ *                              not arrive whole
  *   _on_ping(bytes)            (already answered)
  *   _on_pong(bytes, ping_id, latency_ms)
  *   _on_closed()               the end; close_code etc. are set
@@ -105,6 +109,77 @@ static PyObject *on_pong(WskProto *p, const wsk_event_t *ev) {
   return r;
 }
 
+/* A whole text message: to _on_rpc first when request/response is on and
+ * the text looks like JSON-RPC (rpc.c); to _on_message unless claimed. */
+static PyObject *on_text(WskProto *p, const uint8_t *d, size_t n) {
+  PyObject *s = PyUnicode_DecodeUTF8((const char *)d, (Py_ssize_t)n, NULL);
+  if (!s) return NULL;
+  if (p->rpc_filter && wskpy_rpc_candidate(d, n)) {
+    PyObject *r = call_hook(p, wskpy_s.on_rpc, &s, 1);
+    int claimed = r ? PyObject_IsTrue(r) : -1;
+    Py_XDECREF(r);
+    if (claimed != 0) {
+      Py_DECREF(s);
+      return claimed < 0 ? NULL : Py_NewRef(Py_None);
+    }
+  }
+  PyObject *r = call_hook(p, wskpy_s.on_message, &s, 1);
+  Py_DECREF(s);
+  return r;
+}
+
+/* Length of the longest prefix of d[0..n) that ends on a UTF-8 character
+ * boundary (the core has validated the bytes; only the end can be cut). */
+static size_t utf8_boundary(const uint8_t *d, size_t n) {
+  size_t i = n, k = 0;
+  while (i > 0 && k < 3 && (d[i - 1] & 0xC0) == 0x80) {
+    i--;
+    k++;
+  }
+  if (i == 0) return n;
+  uint8_t lead = d[i - 1];
+  size_t need = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+  return n - (i - 1) < need ? i - 1 : n;
+}
+
+/* stream_fragments: a piece of a message that did not arrive whole.
+ * _on_fragment(str | bytes, first, fin); a text piece never splits a
+ * character (the cut bytes wait in u8carry for the next piece). */
+static PyObject *on_fragment(WskProto *p, const wsk_event_t *ev) {
+  PyObject *data;
+  if (ev->opcode == WSK_OP_TEXT) {
+    const uint8_t *d = ev->data;
+    size_t n = ev->len;
+    uint8_t *joined = NULL;
+    if (ev->first) p->u8carry_len = 0;
+    if (p->u8carry_len) {
+      joined = PyMem_Malloc(p->u8carry_len + n);
+      if (!joined) return PyErr_NoMemory();
+      memcpy(joined, p->u8carry, p->u8carry_len);
+      if (n) memcpy(joined + p->u8carry_len, d, n);
+      n += p->u8carry_len;
+      d = joined;
+      p->u8carry_len = 0;
+    }
+    size_t cut = ev->fin ? n : utf8_boundary(d, n);
+    memcpy(p->u8carry, d + cut, n - cut);
+    p->u8carry_len = (uint8_t)(n - cut);
+    data = PyUnicode_DecodeUTF8((const char *)d, (Py_ssize_t)cut, NULL);
+    PyMem_Free(joined);
+    if (data && cut == 0 && !ev->first && !ev->fin) {
+      Py_DECREF(data); /* only part of a character: nothing to hand out yet */
+      return Py_NewRef(Py_None);
+    }
+  } else {
+    data = PyBytes_FromStringAndSize((const char *)ev->data, (Py_ssize_t)ev->len);
+  }
+  if (!data) return NULL;
+  PyObject *a[3] = {data, ev->first ? Py_True : Py_False, ev->fin ? Py_True : Py_False};
+  PyObject *r = call_hook(p, wskpy_s.on_fragment, a, 3);
+  Py_DECREF(data);
+  return r;
+}
+
 /* One call per event. The payload is copied into a Python object before
  * any Python code runs, so nothing Python does can see the shared
  * receive buffer or the core's reassembly buffer. */
@@ -112,8 +187,7 @@ static void dispatch(WskProto *p, const wsk_event_t *ev) {
   PyObject *arg = NULL, *r = NULL;
   switch (ev->type) {
   case WSK_EV_TEXT:
-    arg = PyUnicode_DecodeUTF8((const char *)ev->data, (Py_ssize_t)ev->len, NULL);
-    if (arg) r = call_hook(p, wskpy_s.on_message, &arg, 1);
+    r = on_text(p, ev->data, ev->len);
     break;
   case WSK_EV_BINARY:
     arg = PyBytes_FromStringAndSize((const char *)ev->data, (Py_ssize_t)ev->len);
@@ -148,7 +222,19 @@ static void dispatch(WskProto *p, const wsk_event_t *ev) {
     p->clean = (uint8_t)ev->clean;
     r = call_hook(p, wskpy_s.on_closed, NULL, 0);
     break;
-  default: /* FRAGMENT: not enabled by this binding */
+  case WSK_EV_FRAGMENT:
+    if (ev->first && ev->fin) { /* arrived whole: an ordinary message */
+      if (ev->opcode == WSK_OP_TEXT) {
+        r = on_text(p, ev->data, ev->len);
+      } else {
+        arg = PyBytes_FromStringAndSize((const char *)ev->data, (Py_ssize_t)ev->len);
+        if (arg) r = call_hook(p, wskpy_s.on_message, &arg, 1);
+      }
+    } else {
+      r = on_fragment(p, ev);
+    }
+    break;
+  default:
     r = Py_NewRef(Py_None);
     break;
   }

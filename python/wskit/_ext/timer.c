@@ -1,6 +1,7 @@
 /* Time and the end of the transport: the loop's clock in ms, the one
- * timer a connection keeps (armed with loop.call_at at the core's
- * deadline), and closing the transport after CLOSED. */
+ * timer a connection keeps (armed with loop.call_at at the earlier of the
+ * core's deadline and its pending requests' next deadline), and closing
+ * the transport after CLOSED. */
 #include "binding.h"
 
 #include <time.h>
@@ -50,8 +51,11 @@ void wskpy_rearm(WskProto *p) {
   int64_t d = -1;
   if (p->closed)
     d = p->lost ? -1 : p->linger_at;
-  else if (p->conn && !p->lost)
+  else if (p->conn && !p->lost) {
     d = wsk_conn_deadline(p->conn);
+    int64_t r = wskpy_rpc_deadline(p); /* pending requests share the timer */
+    if (r >= 0 && (d < 0 || r < d)) d = r;
+  }
   if (d < 0) {
     cancel_timer(p);
     return;
@@ -129,6 +133,7 @@ PyObject *wskpy_on_timer(WskProto *p, PyObject *unused) {
     wskpy_rearm(p);
   } else if (p->conn) {
     wsk_conn_tick(p->conn, now);
+    wskpy_rpc_timer(p, now);
     wskpy_pump(p);
   }
   Py_INCREF(Py_None);
