@@ -187,7 +187,7 @@ $(B)/lua54-asan/wskit/proto.so: $(LUAPROTO_SRC) $(LUAPROTO_HDR) $(PROTO_SRC)
 
 # unit tests of wskit.proto (LuaJIT, Lua 5.4, Lua 5.4 + ASan), then
 # nginx + real peers
-test-openresty: lua-proto $(B)/lua54-asan/wskit/proto.so
+test-openresty: lua-proto $(B)/lua54-asan/wskit/proto.so venv
 	@sh tests/openresty/run.sh openresty
 
 bench-openresty: lua-proto
@@ -195,9 +195,14 @@ bench-openresty: lua-proto
 # ---- end of OpenResty driver ----
 
 # ---- Python package (python/wskit): build into .venv, pytest against real peers ----
-.PHONY: test-py
+.PHONY: test-py venv
 test-py:
 	@sh tests/python/run.sh
+
+# the package alone, built into .venv (other suites drive it as a peer)
+venv:
+	@test -x .venv/bin/python || /usr/bin/python3 -m venv --system-site-packages .venv
+	@.venv/bin/pip install -q --no-build-isolation --no-deps --no-index -e .
 # ---- end of Python package ----
 
 # ---- demo: `make demo`, the README's first command ----
