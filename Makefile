@@ -205,6 +205,18 @@ venv:
 	@.venv/bin/pip install -q --no-build-isolation --no-deps --no-index -e .
 # ---- end of Python package ----
 
+# ---- Python driver benchmark: bench/python_bench.py ----
+# `make bench-py` builds what it needs (lib, uv, examples, the C loadgen into
+# build/bench-py/, .venv when missing) and runs wskit / websockets / aiohttp
+# echo servers (asyncio and uvloop) under the C loadgen, the Python clients
+# against the C echo server, and idle memory per connection; ~3-4 minutes.
+# BENCH_PY_ARGS passes options (--rounds 3, --pipelined, --duration 5).
+# Results are in docs/benchmarks.md. Not part of `make test`.
+.PHONY: bench-py
+bench-py: lib uv examples venv
+	@/usr/bin/python3 bench/python_bench.py $(BENCH_PY_ARGS)
+# ---- end of Python driver benchmark ----
+
 # ---- demo: `make demo`, the README's first command ----
 # Installs the Debian packages the Python package needs when missing (as
 # root, or with sudo), builds it into .venv as test-py does, then runs
