@@ -84,7 +84,7 @@ test-uv-units: $(UV_UNIT_BIN) $(UV_UNIT_ASAN)
 UV_SRC      := $(sort $(wildcard csrc/uv/*.c))
 UV_HDR      := $(PROTO_HDR) $(wildcard csrc/uv/*.h)
 UV_OBJ      := $(UV_SRC:csrc/uv/%.c=$(B)/uvobj/%.o)
-UV_LIBS     := -luv -lssl -lcrypto -ljansson -lz
+UV_LIBS     := -luv -lhiredis -lssl -lcrypto -ljansson -lz
 UV_EX_SRC   := $(sort $(wildcard examples/c/*.c))
 UV_EX_BIN   := $(UV_EX_SRC:examples/c/%.c=$(B)/examples/%)
 UV_EX_ASAN  := $(UV_EX_SRC:examples/c/%.c=$(B)/examples-asan/%)
@@ -123,12 +123,26 @@ $(B)/uv-asan/%: tests/uv/%.c $(wildcard tests/uv/*.h) $(UV_SRC) $(UV_HDR) $(PROT
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Icsrc/uv -O1 -g $(SAN) $(WARN) $(WERROR) $< $(UV_SRC) $(PROTO_SRC) -o $@ $(UV_LIBS)
 
+# servers and clients the pytest suite drives (tests/uv/peer_*.c), built
+# next to the examples (plain and ASan) so the suite finds them there
+UV_PEER_SRC  := $(sort $(wildcard tests/uv/peer_*.c))
+UV_PEER_BIN  := $(UV_PEER_SRC:tests/uv/%.c=$(B)/examples/%)
+UV_PEER_ASAN := $(UV_PEER_SRC:tests/uv/%.c=$(B)/examples-asan/%)
+
+$(B)/examples/peer_%: tests/uv/peer_%.c $(B)/libwskit_uv.a $(B)/libwskit.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(WERROR) $< -o $@ $(B)/libwskit_uv.a $(B)/libwskit.a $(UV_LIBS)
+
+$(B)/examples-asan/peer_%: tests/uv/peer_%.c $(UV_SRC) $(UV_HDR) $(PROTO_SRC)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Icsrc/uv -O1 -g $(SAN) $(WARN) $(WERROR) $< $(UV_SRC) $(PROTO_SRC) -o $@ $(UV_LIBS)
+
 # C driver tests, then the pytest suite against real peers (websockets, ws)
-test-uv: $(UV_TEST_BIN) $(UV_EX_BIN)
+test-uv: $(UV_TEST_BIN) $(UV_EX_BIN) $(UV_PEER_BIN)
 	@sh tests/uv/run.sh uv $(B)/examples $(UV_TEST_BIN)
 
 # the same under ASan+UBSan (leaks included), examples too
-asan-uv: $(UV_TEST_ASAN) $(UV_EX_ASAN)
+asan-uv: $(UV_TEST_ASAN) $(UV_EX_ASAN) $(UV_PEER_ASAN)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  sh tests/uv/run.sh asan-uv $(B)/examples-asan $(UV_TEST_ASAN)
 # ---- end of libuv driver ----
@@ -221,12 +235,15 @@ bench-py: lib uv examples venv
 # Installs the Debian packages the Python package needs when missing (as
 # root, or with sudo), builds it into .venv as test-py does, then runs
 # `wskit serve --chat` and prints the page to open. DEMO_HOST / DEMO_PORT
-# choose the address (0.0.0.0 to reach it from other machines).
+# choose the address (0.0.0.0 to reach it from other machines); DEMO_ARGS
+# adds serve options, e.g. a second instance sharing the rooms through
+# Redis: make demo DEMO_PORT=8766 DEMO_ARGS="--redis redis://127.0.0.1:6379/0 --no-bot"
 DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8765
+DEMO_ARGS ?=
 .PHONY: demo
 demo:
-	@HOST='$(DEMO_HOST)' PORT='$(DEMO_PORT)' sh python/demo.sh
+	@HOST='$(DEMO_HOST)' PORT='$(DEMO_PORT)' ARGS='$(DEMO_ARGS)' sh python/demo.sh
 # ---- end of demo ----
 
 # ---- plain Lua (lua/wskit): the C module wskit.core over the libuv driver ----
@@ -275,6 +292,18 @@ fuzz-build: $(FUZZ_BIN)
 fuzz: $(FUZZ_BIN)
 	@sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
 
+# ---- backplane: the Redis Lua scripts run in a real redis-server ----
+# build/backplane/scripts_helper hands the C script constants and the
+# envelope code to tests/backplane/test_scripts.py (pytest).
+.PHONY: test-backplane
+$(B)/backplane/scripts_helper: tests/backplane/scripts_helper.c $(B)/libwskit.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(WERROR) $< -o $@ $(B)/libwskit.a $(LDLIBS)
+
+test-backplane: $(B)/backplane/scripts_helper
+	@sh tests/backplane/run.sh
+# ---- end of backplane ----
+
 # ---- benchmarks ----
 $(B)/bench/%: bench/%.c $(B)/libwskit.a
 	@mkdir -p $(@D)
@@ -284,7 +313,14 @@ bench: $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do $$b || exit 1; done
 
 test: lib
-	@sh tests/run_all.sh test-c asan test-uv-units test-uv asan-uv test-py fuzz test-openresty test-lua
+	@sh tests/run_all.sh test-c asan test-uv-units test-uv asan-uv test-py fuzz test-openresty test-lua \
+	  test-backplane test-scaleout
+
+# several instances (Python, C, OpenResty) behind nginx (ip_hash) sharing
+# a redis-server: docs/scaling.md
+.PHONY: test-scaleout
+test-scaleout: venv lib examples lua-proto
+	@sh tests/scaleout/run.sh
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include/wskit $(DESTDIR)$(PREFIX)/lib/pkgconfig

@@ -25,6 +25,7 @@ external_dependencies = {
    OPENSSL = { header = "openssl/ssl.h", library = "ssl" },
    JANSSON = { header = "jansson.h", library = "jansson" },
    ZLIB = { header = "zlib.h", library = "z" },
+   HIREDIS = { header = "hiredis/hiredis.h", library = "hiredis" }, -- the Redis backplane
 }
 build = {
    type = "make",
@@ -42,6 +43,8 @@ build = {
       JANSSON_LIBDIR = "$(JANSSON_LIBDIR)",
       ZLIB_INCDIR = "$(ZLIB_INCDIR)",
       ZLIB_LIBDIR = "$(ZLIB_LIBDIR)",
+      HIREDIS_INCDIR = "$(HIREDIS_INCDIR)",
+      HIREDIS_LIBDIR = "$(HIREDIS_LIBDIR)",
    },
    install_target = "install",
    install_variables = {

@@ -23,6 +23,10 @@ ifdef JANSSON_INCDIR
 INC  += -I$(JANSSON_INCDIR)
 LIBS += -L$(JANSSON_LIBDIR)
 endif
+ifdef HIREDIS_INCDIR
+INC  += -I$(HIREDIS_INCDIR)
+LIBS += -L$(HIREDIS_LIBDIR)
+endif
 ifdef ZLIB_INCDIR
 INC  += -I$(ZLIB_INCDIR)
 LIBS += -L$(ZLIB_LIBDIR)
@@ -38,7 +42,7 @@ LPROTO_SRC := $(sort $(wildcard lua/wskit/proto_*.c))
 build:
 	@rm -rf $(OUT); mkdir -p $(OUT)/wskit
 	$(CC) $(CFLAGS) -fPIC $(STD) $(INC) $(LIBFLAG) -o $(OUT)/wskit/core.so \
-	  $(CORE_SRC) $(UV_SRC) $(PROTO_SRC) $(LIBS) -luv -lssl -lcrypto -ljansson -lz -ldl
+	  $(CORE_SRC) $(UV_SRC) $(PROTO_SRC) $(LIBS) -luv -lhiredis -lssl -lcrypto -ljansson -lz -ldl
 	$(CC) $(CFLAGS) -fPIC $(STD) $(INC) $(LIBFLAG) -o $(OUT)/wskit/proto.so \
 	  $(LPROTO_SRC) $(PROTO_SRC) $(LIBS) -lcrypto -lz
 

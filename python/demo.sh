@@ -1,7 +1,10 @@
 #!/bin/sh
 # `make demo`: install what the Python package needs, build it into .venv
-# (the same way `make test-py` does), then run the chat server and print
-# the page to open. HOST and PORT choose the address (127.0.0.1:8765).
+# (the same way `make test-py` does), then run the chat server (rooms on
+# the channel protocol with resume, SSE, and a bot; no Redis needed) and
+# print the page to open. HOST and PORT choose the address (127.0.0.1:8765);
+# ARGS adds `wskit serve` options (e.g. --redis URL --no-bot for a second
+# instance sharing the rooms).
 set -e
 cd "$(dirname "$0")/.."
 HOST=${HOST:-127.0.0.1}
@@ -9,12 +12,13 @@ PORT=${PORT:-8765}
 VENV=.venv
 say() { echo "demo: $*"; }
 
-# Debian packages: a C compiler, Python's headers and venv, zlib, OpenSSL.
+# Debian packages: a C compiler, Python's headers and venv, zlib, OpenSSL,
+# and redis-py for `--redis` (scale-out; the default needs no Redis).
 # Only the missing ones, and only with the rights to install them.
 if command -v dpkg-query >/dev/null 2>&1; then
   need=
   for pkg in gcc make python3 python3-dev python3-venv python3-pip python3-setuptools \
-             python3-wheel zlib1g-dev libssl-dev; do
+             python3-wheel zlib1g-dev libssl-dev python3-redis; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || need="$need $pkg"
   done
   if [ -n "$need" ]; then
@@ -41,5 +45,7 @@ say "building wskit into $VENV (the first time compiles the C core)"
 "$VENV/bin/pip" install -q --no-build-isolation --no-deps --no-index -e .
 
 say "starting the chat server: open the page below in two browser tabs and chat"
-say "(the wskit command is $VENV/bin/wskit)"
-exec "$VENV/bin/python" -m wskit serve --chat --host "$HOST" --port "$PORT"
+say "(the wskit command is $VENV/bin/wskit; the bot answers /bot help)"
+# ARGS is split into words on purpose: it holds several options
+# shellcheck disable=SC2086
+exec "$VENV/bin/python" -m wskit serve --chat --host "$HOST" --port "$PORT" ${ARGS:-}

@@ -3,6 +3,7 @@
  * conn_recv.c and conn_send.c. */
 #include "conn_internal.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,9 @@ wsk_conn_t *wsk_conn_new(const wsk_conn_opts_t *o, int64_t now, int *err) {
   *err = WSK_EINVAL;
   if (!o || (o->role != WSK_ROLE_CLIENT && o->role != WSK_ROLE_SERVER) || o->max_fragments == 0)
     return NULL;
+  if (!(o->rate >= 0) || isinf(o->rate) || !(o->rate_burst >= 0) || isinf(o->rate_burst) ||
+      o->rate_policy < WSK_RATE_ERROR || o->rate_policy > WSK_RATE_CLOSE)
+    return NULL;
   wsk_conn_t *c = calloc(1, sizeof *c);
   if (!c) {
     *err = WSK_ENOMEM;
@@ -66,12 +70,26 @@ wsk_conn_t *wsk_conn_new(const wsk_conn_opts_t *o, int64_t now, int *err) {
   c->validate_utf8_out = o->validate_utf8_out ? 1 : 0;
   c->max_message = o->max_message_size;
   c->max_frame = o->max_frame_size;
-  c->max_fragments = o->max_fragments;
+  c->max_fragments = o->max_fragments > UINT32_MAX ? UINT32_MAX : (uint32_t)o->max_fragments;
   c->write_limit = o->write_limit;
   c->open_timeout = o->open_timeout_ms;
   c->ping_interval = o->ping_interval_ms;
   c->ping_timeout = o->ping_timeout_ms;
   c->close_timeout = o->close_timeout_ms;
+  c->auth = o->auth_timeout_ms ? WSK_AUTH_FIRST : WSK_AUTH_OK;
+  c->rate_policy = (uint8_t)o->rate_policy;
+  c->gated = c->auth != WSK_AUTH_OK || o->rate > 0;
+  if (c->gated) {
+    c->gate = malloc(sizeof *c->gate);
+    if (!c->gate) {
+      free(c);
+      *err = WSK_ENOMEM;
+      return NULL;
+    }
+    c->gate->auth_timeout = o->auth_timeout_ms;
+    c->gate->auth_deadline = -1;
+    wsk_bucket_init(&c->gate->bucket, o->rate, o->rate_burst, now);
+  }
   c->now = now;
   c->open_deadline = o->open_timeout_ms ? now + o->open_timeout_ms : -1;
   c->ping_at = c->pong_deadline = c->close_deadline = -1;
@@ -82,8 +100,8 @@ wsk_conn_t *wsk_conn_new(const wsk_conn_opts_t *o, int64_t now, int *err) {
   c->data = o->data;
   const wsk_deflate_opts_t *z = o->role == WSK_ROLE_CLIENT ? &o->client.deflate : &o->server.deflate;
   c->z_threshold = z->threshold;
-  c->z_level = z->level;
-  c->z_mem = z->mem_level;
+  c->z_level = (int8_t)z->level;
+  c->z_mem = (int8_t)z->mem_level;
   int r = wsk__hs_start(c, o);
   if (r < 0) {
     *err = r;
@@ -106,6 +124,7 @@ void wsk_conn_free(wsk_conn_t *c) {
   free(c->error);
   free(c->pings);
   free(c->maskpool);
+  free(c->gate);
   free(c);
 }
 
@@ -122,6 +141,7 @@ void wsk__conn_opened(wsk_conn_t *c, const char *subprotocol, const wsk_deflate_
   c->state = WSK_STATE_OPEN;
   c->open_deadline = -1;
   c->ping_at = c->ping_interval ? c->now + c->ping_interval : -1;
+  if (c->auth != WSK_AUTH_OK) c->gate->auth_deadline = c->now + c->gate->auth_timeout;
   if (subprotocol && *subprotocol) {
     c->subprotocol = malloc(strlen(subprotocol) + 1);
     if (c->subprotocol) strcpy(c->subprotocol, subprotocol);
@@ -140,6 +160,7 @@ void wsk__conn_go_closed(wsk_conn_t *c) {
   c->state = WSK_STATE_CLOSED;
   c->closed_pending = 1;
   c->open_deadline = c->ping_at = c->pong_deadline = c->close_deadline = -1;
+  if (c->gate) c->gate->auth_deadline = -1;
 }
 
 static void drop_input(wsk_conn_t *c) {
@@ -158,9 +179,14 @@ int wsk_conn_feed(wsk_conn_t *c, uint8_t *data, size_t len) {
   if (wsk_buf_pending(&c->pend) > 0) {
     /* Bytes left over from before (a partial header, or input held while a
      * server waits to answer its request): parse from our copy. */
-    if (c->state == WSK_STATE_CONNECTING && wsk_buf_pending(&c->pend) + len > 256 * 1024) {
+    if (c->state == WSK_STATE_CONNECTING && wsk_buf_pending(&c->pend) + len > WSK_HOLD_MAX) {
       wsk__conn_set_error(c, "too much data before the handshake completed");
       wsk__conn_go_closed(c);
+      return 0;
+    }
+    if (c->auth == WSK_AUTH_JUDGING && wsk_buf_pending(&c->pend) + len > WSK_HOLD_MAX) {
+      /* Held unparsed while the first message is judged: bounded too. */
+      wsk__conn_fail(c, WSK_CLOSE_POLICY, "too much data before authentication");
       return 0;
     }
     if (wsk_buf_append(&c->pend, data, len) < 0) {
@@ -276,7 +302,10 @@ static int64_t earliest(int64_t a, int64_t b) {
 int64_t wsk_conn_deadline(const wsk_conn_t *c) {
   if (c->closed_pending || c->closed_emitted) return -1;
   int64_t d = earliest(c->open_deadline, c->close_deadline);
-  if (c->state == WSK_STATE_OPEN) d = earliest(d, earliest(c->ping_at, c->pong_deadline));
+  if (c->state == WSK_STATE_OPEN) {
+    d = earliest(d, earliest(c->ping_at, c->pong_deadline));
+    if (c->gate) d = earliest(d, c->gate->auth_deadline);
+  }
   return d;
 }
 
@@ -294,6 +323,10 @@ int64_t wsk_conn_tick(wsk_conn_t *c, int64_t now) {
     return -1;
   }
   if (c->state == WSK_STATE_OPEN) {
+    if (c->gate && c->gate->auth_deadline >= 0 && now >= c->gate->auth_deadline) {
+      wsk__conn_fail(c, WSK_CLOSE_POLICY, "authentication timeout");
+      return -1;
+    }
     if (c->pong_deadline >= 0 && now >= c->pong_deadline) {
       wsk__conn_fail(c, WSK_CLOSE_INTERNAL_ERROR, "keepalive ping timed out");
       return -1;
@@ -374,3 +407,26 @@ void wsk_conn_abort(wsk_conn_t *c, const char *why) {
   wsk__conn_set_error(c, "%s", why ? why : "aborted");
   wsk__conn_go_closed(c);
 }
+
+/* ---- first-message authentication and counters ---- */
+
+int wsk_conn_authenticate(wsk_conn_t *c, int ok, const char *reason) {
+  if (c->auth == WSK_AUTH_OK || c->state == WSK_STATE_CLOSED || c->closed_pending) return WSK_ESTATE;
+  if (!ok) {
+    if (!reason) reason = "authentication failed";
+    size_t n = strlen(reason);
+    if (n > 123 || wsk_utf8_validate((const uint8_t *)reason, n) < 0) return WSK_EINVAL;
+    /* Before OPEN a refusal is an HTTP answer (wsk_conn_reject), not ours. */
+    if (c->state == WSK_STATE_CONNECTING) return WSK_ESTATE;
+    wsk__conn_fail(c, WSK_CLOSE_POLICY, "%s", reason);
+    return 0;
+  }
+  c->auth = WSK_AUTH_OK;
+  c->gate->auth_deadline = -1;
+  c->gated = c->gate->bucket.rate > 0;
+  return 0;
+}
+
+int wsk_conn_authenticated(const wsk_conn_t *c) { return c->auth == WSK_AUTH_OK; }
+
+void wsk_conn_stats(const wsk_conn_t *c, wsk_conn_stats_t *out) { *out = c->stats; }

@@ -5,6 +5,7 @@
 #include "wskit/conn.h"
 #include "wskit/frame.h"
 #include "wskit/utf8.h"
+#include "wskit/ratelimit.h"
 
 #define WSK_MAX_PINGS 128
 #define WSK_REJECT_BODY_MAX (64 * 1024)
@@ -40,14 +41,29 @@ struct wsk_conn {
   unsigned eof : 1, closed_pending : 1, closed_emitted : 1, open_pending : 1;
   unsigned close_sent : 1, close_received : 1, hs_release : 1, msg_release : 1;
   unsigned have_header : 1, msg_compressed : 1, msg_started : 1, send_compressed : 1;
+  unsigned gated : 1;    /* rate or first-message auth on: the slow path after a message */
+  unsigned msg_skip : 1; /* streaming: the rest of a rate-limited message is dropped */
+  unsigned in_is_pend : 1;
+  int8_t z_level, z_mem;  /* zlib settings for compressors made at OPEN */
+  uint8_t auth;          /* WSK_AUTH_* */
+  uint8_t rate_policy;
   uint16_t code_sent, code_rcvd;
   uint8_t msg_op;  /* opcode of the message being received, 0 = none */
   uint8_t send_op; /* opcode of the fragmented message being sent, 0 = none */
 
-  size_t max_message, max_frame, max_fragments, write_limit;
+  size_t max_message, max_frame, write_limit;
+  uint32_t max_fragments;  /* options above 2^32 - 1 mean no limit in practice */
+  uint32_t msg_frames;     /* frames of the message being received */
   uint32_t open_timeout, ping_interval, ping_timeout, close_timeout;
   int64_t now, open_deadline, ping_at, pong_deadline, close_deadline;
+  struct wsk_conn_gate *gate; /* rate or first-message auth; NULL when neither
+                                 (kept out of line: idle connections stay small) */
+  wsk_conn_stats_t stats;
   uint32_t keepalive_id, next_ping_id;
+  uint32_t npings;        /* <= WSK_MAX_PINGS */
+  uint32_t maskpool_off;  /* <= WSK_MASK_POOL */
+  wsk_utf8_t utf8_in;     /* the text message being received */
+  wsk_utf8_t utf8_out;    /* fragmented text being sent */
 
   wsk_random_fn rnd;
   void *rnd_ud;
@@ -59,32 +75,38 @@ struct wsk_conn {
   wsk_deflate_params_t dparams;
   wsk_deflate_t *codec;
   size_t z_threshold;
-  int z_level, z_mem;
 
   /* Input being parsed: the driver's buffer, or `pend` (our copy of what
    * was left over from an earlier feed). */
   uint8_t *in;
   size_t in_len, in_off;
-  int in_is_pend;
   wsk_buf_t pend;
 
   wsk_frame_header_t fh;   /* frame whose payload is being read */
   uint64_t fh_left;
   wsk_buf_t msg;           /* reassembled (or inflated) message */
-  size_t msg_frames;
   uint64_t msg_size;       /* payload bytes of the message so far (uncompressed) */
-  wsk_utf8_t utf8_in;
 
   wsk_buf_t out;
   wsk_buf_t zbuf;          /* scratch for compressed output */
-  wsk_utf8_t utf8_out;     /* fragmented text being sent */
 
   wsk_ping_rec_t *pings;
-  size_t npings;
-
   uint8_t *maskpool;
-  size_t maskpool_off;
 };
+
+struct wsk_conn_gate {
+  wsk_bucket_t bucket; /* message rate (bucket.rate 0 = off) */
+  int64_t auth_deadline;
+  uint32_t auth_timeout;
+};
+
+/* First-message authentication: OK (off or done), waiting for the first
+ * data message, or that message was delivered and nothing more is parsed
+ * until wsk_conn_authenticate(). */
+enum { WSK_AUTH_OK = 0, WSK_AUTH_FIRST = 1, WSK_AUTH_JUDGING = 2 };
+
+/* Input held while a server decides on its request or on a first message. */
+#define WSK_HOLD_MAX (256 * 1024)
 
 /* conn.c */
 void wsk__conn_set_error(wsk_conn_t *c, const char *fmt, ...)

@@ -54,7 +54,7 @@ static int check_frame(wsk_conn_t *c, const wsk_frame_header_t *h) {
   }
   size_t frames = (h->opcode == WSK_OP_CONT ? c->msg_frames : 0) + 1;
   if (frames > c->max_fragments) {
-    wsk__conn_fail(c, WSK_CLOSE_TOO_BIG, "message in more than %zu fragments", c->max_fragments);
+    wsk__conn_fail(c, WSK_CLOSE_TOO_BIG, "message in more than %zu fragments", (size_t)c->max_fragments);
     return -1;
   }
   int compressed = h->opcode == WSK_OP_CONT ? c->msg_compressed : h->rsv1;
@@ -76,6 +76,38 @@ static void end_message(wsk_conn_t *c) {
   c->msg_size = 0;
   c->msg_started = 0;
   c->msg_compressed = 0;
+  c->msg_skip = 0;
+}
+
+/* Drop what the message buffer holds now (no event points at it). */
+static void discard_msg(wsk_conn_t *c) {
+  c->msg_release = 0;
+  wsk_buf_consume(&c->msg, wsk_buf_pending(&c->msg), 0);
+}
+
+/* The slow path after a data event was made (rate limit, first-message
+ * auth): returns 1 to deliver ev (maybe turned into RATE_LIMITED), 0 to
+ * drop it, -1 when the connection failed. `first`: the event starts its
+ * message; `done`: it ends it. */
+static int gate(wsk_conn_t *c, wsk_event_t *ev, int first, int done) {
+  if (c->gate->bucket.rate > 0 && first && !wsk_bucket_take(&c->gate->bucket, c->now, 1.0)) {
+    c->stats.rate_limited++;
+    if (c->rate_policy == WSK_RATE_CLOSE) {
+      wsk__conn_fail(c, WSK_CLOSE_POLICY, "rate limit");
+      return -1;
+    }
+    if (!done) c->msg_skip = 1; /* streaming: the rest of it goes too */
+    if (c->rate_policy == WSK_RATE_DROP) {
+      discard_msg(c);
+      return 0;
+    }
+    ev->type = WSK_EV_RATE_LIMITED;
+    ev->first = first;
+    ev->fin = done;
+    return 1;
+  }
+  if (done && c->auth == WSK_AUTH_FIRST) c->auth = WSK_AUTH_JUDGING; /* parse nothing more */
+  return 1;
 }
 
 static void on_pong(wsk_conn_t *c, wsk_event_t *ev) {
@@ -160,6 +192,17 @@ static int deliver(wsk_conn_t *c, const uint8_t *p, size_t n, int done, int from
       return -1;
     }
   }
+  int first = !c->msg_started;
+  if (c->gated && c->msg_skip) { /* the rest of a streamed message over the rate */
+    c->stats.bytes_in += n;
+    if (from_msg) discard_msg(c);
+    if (done) {
+      c->stats.messages_in++;
+      end_message(c);
+    }
+    return 0;
+  }
+  ev->opcode = (wsk_opcode_t)c->msg_op;
   if (c->stream_fragments) {
     if (n == 0 && !done) return 0;
     ev->type = WSK_EV_FRAGMENT;
@@ -191,7 +234,12 @@ static int deliver(wsk_conn_t *c, const uint8_t *p, size_t n, int done, int from
       ev->len = n;
     }
   }
-  if (done) end_message(c);
+  c->stats.bytes_in += ev->len;
+  if (done) {
+    c->stats.messages_in++;
+    end_message(c);
+  }
+  if (c->gated) return gate(c, ev, first, done);
   return 1;
 }
 
@@ -228,6 +276,8 @@ static int data_payload(wsk_conn_t *c, wsk_event_t *ev) {
 }
 
 int wsk__frames_next_event(wsk_conn_t *c, wsk_event_t *ev) {
+  /* A first message awaits its judgement: the rest waits, unparsed. */
+  if (c->auth == WSK_AUTH_JUDGING && c->state == WSK_STATE_OPEN) return 0;
   for (;;) {
     if (c->state == WSK_STATE_CLOSED || c->close_received) return 0;
     if (!c->have_header) {

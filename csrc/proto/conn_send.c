@@ -100,7 +100,12 @@ int wsk_conn_send(wsk_conn_t *c, wsk_opcode_t op, const void *data, size_t len) 
   if (c->send_op) return WSK_ESTATE;
   if (op == WSK_OP_TEXT && c->validate_utf8_out && wsk_utf8_validate(data, len) < 0)
     return WSK_EUTF8;
-  return send_data(c, 1, 1, op, data, len, c->codec && len >= c->z_threshold);
+  r = send_data(c, 1, 1, op, data, len, c->codec && len >= c->z_threshold);
+  if (r == 0) {
+    c->stats.messages_out++;
+    c->stats.bytes_out += len;
+  }
+  return r;
 }
 
 int wsk_conn_send_fragment(wsk_conn_t *c, wsk_opcode_t op, const void *data, size_t len,
@@ -122,6 +127,8 @@ int wsk_conn_send_fragment(wsk_conn_t *c, wsk_opcode_t op, const void *data, siz
   r = send_data(c, fin, first, first ? msg_op : WSK_OP_CONT, data, len, c->send_compressed);
   if (r < 0) return r;
   c->send_op = fin ? 0 : (uint8_t)msg_op;
+  c->stats.bytes_out += len;
+  if (fin) c->stats.messages_out++;
   return 0;
 }
 
@@ -229,6 +236,8 @@ void wsk_broadcast_unref(wsk_broadcast_t *b) {
   free(b);
 }
 
+static int send_shared(wsk_conn_t *c, wsk_broadcast_t *b);
+
 /* The compressed frame for window `bits`, compressed on first use. */
 static const uint8_t *broadcast_compressed(wsk_broadcast_t *b, int bits, int level, int mem,
                                            size_t *n) {
@@ -257,14 +266,25 @@ int wsk_conn_send_broadcast(wsk_conn_t *c, wsk_broadcast_t *b) {
   if (r < 0) return r;
   if (c->send_op) return WSK_ESTATE;
   if (wsk_conn_over_limit(c)) return WSK_EBUSY;
-  const uint8_t *frame = b->frame;
-  size_t n = b->frame_len;
   if (c->role == WSK_ROLE_CLIENT) {
     /* Clients mask every frame with a fresh key: nothing to share. */
     size_t payload_off = b->frame_len - b->len;
-    return send_data(c, 1, 1, b->op, b->frame + payload_off, b->len,
-                     c->codec && b->len >= c->z_threshold);
+    r = send_data(c, 1, 1, b->op, b->frame + payload_off, b->len,
+                  c->codec && b->len >= c->z_threshold);
+  } else {
+    r = send_shared(c, b);
   }
+  if (r == 0) {
+    c->stats.messages_out++;
+    c->stats.bytes_out += b->len;
+  }
+  return r;
+}
+
+/* A server's copy of the shared frame (or of its compressed form). */
+static int send_shared(wsk_conn_t *c, wsk_broadcast_t *b) {
+  const uint8_t *frame = b->frame;
+  size_t n = b->frame_len;
   if (c->codec && c->dparams.server_no_context_takeover && b->len >= c->z_threshold) {
     size_t zn;
     const uint8_t *z = broadcast_compressed(b, c->dparams.server_max_window_bits, c->z_level,

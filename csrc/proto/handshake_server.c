@@ -54,6 +54,65 @@ static int origin_allowed(const wsk_server_hs_opts_t *o, const wsk_http_header_t
   return 0;
 }
 
+/* Split "host[:port]" or "[v6]:port" into host (brackets removed) and
+ * port (len 0 when absent). A bracketless host with several colons is a
+ * bare IPv6 literal (allowlist entries may be written so). 0 if malformed. */
+static int split_host(const char *s, size_t n, const char **host, size_t *hl, const char **port,
+                      size_t *pl) {
+  *port = NULL;
+  *pl = 0;
+  if (n && s[0] == '[') {
+    const char *end = memchr(s, ']', n);
+    if (!end || end == s + 1) return 0;
+    *host = s + 1;
+    *hl = (size_t)(end - s - 1);
+    size_t rest = n - (size_t)(end - s) - 1;
+    if (rest == 0) return 1;
+    if (end[1] != ':' || rest < 2) return 0;
+    *port = end + 2;
+    *pl = rest - 1;
+    return 1;
+  }
+  const char *colon = memchr(s, ':', n);
+  *host = s;
+  *hl = n;
+  if (colon && !memchr(colon + 1, ':', n - (size_t)(colon - s) - 1)) {
+    *hl = (size_t)(colon - s);
+    *port = colon + 1;
+    *pl = n - *hl - 1;
+    if (*pl == 0) return 0;
+  }
+  return *hl > 0;
+}
+
+static int ieq_n(const char *a, size_t an, const char *b, size_t bn) {
+  if (an != bn) return 0;
+  for (size_t i = 0; i < an; i++) {
+    unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+    if (x >= 'A' && x <= 'Z') x = (unsigned char)(x + 32);
+    if (y >= 'A' && y <= 'Z') y = (unsigned char)(y + 32);
+    if (x != y) return 0;
+  }
+  return 1;
+}
+
+/* The Host allowlist (DNS rebinding): an entry without a port admits its
+ * host on any port, one with a port only that port. */
+int wsk_server_host_allowed(const wsk_server_hs_opts_t *o, const char *host, size_t len) {
+  if (o->nhosts == 0) return 1;
+  const char *h, *p;
+  size_t hl, pl;
+  if (!host || !split_host(host, len, &h, &hl, &p, &pl)) return 0;
+  for (size_t i = 0; i < o->nhosts; i++) {
+    const char *e = o->hosts[i], *eh, *ep;
+    size_t ehl, epl;
+    if (!e || !split_host(e, strlen(e), &eh, &ehl, &ep, &epl)) continue;
+    if (!ieq_n(h, hl, eh, ehl)) continue;
+    if (epl == 0 || (pl == epl && memcmp(p, ep, pl) == 0)) return 1;
+  }
+  return 0;
+}
+
 static int refuse(wsk_server_hs_request_t *req, int status, const char *why) {
   req->status = status;
   req->error = why;
@@ -91,6 +150,9 @@ int wsk_server_request_check(const wsk_server_hs_opts_t *o, const wsk_http_head_
     return refuse(req, 400, "missing or invalid Sec-WebSocket-Key");
   if (wsk_http_head_count(h, "Origin") > 1) return refuse(req, 400, "repeated Origin header");
   if (!origin_allowed(o, origin)) return refuse(req, 403, "Origin not allowed");
+  const wsk_http_header_t *host = wsk_http_head_find(h, "Host");
+  if (!wsk_server_host_allowed(o, host ? host->value : NULL, host ? host->value_len : 0))
+    return refuse(req, 403, "Host not allowed");
 
   if (choose_subprotocol(o, h, &req->subprotocol) < 0)
     return refuse(req, 400, "malformed Sec-WebSocket-Protocol");

@@ -40,6 +40,7 @@ struct wsk_uv_client {
   int fail_detail;               /* ... its detail (the proxy's status) */
   qmsg_t *qhead, *qtail;
   size_t qbytes;
+  wsk_uv_chanc_t *chanc;         /* channel protocol state (chanclient.c), NULL until used */
   unsigned refs;                 /* user, timer handle, DNS requests, live connections */
   unsigned stopped : 1, freed : 1;
   void *data;
@@ -73,6 +74,7 @@ static void drop_queue(wsk_uv_client_t *cl) {
 static void client_unref(wsk_uv_client_t *cl) {
   if (--cl->refs > 0) return;
   drop_queue(cl);
+  wsk__uv_chanc_free(cl->chanc);
   if (cl->ai) uv_freeaddrinfo(cl->ai);
   wsk_http_parser_free(cl->pparser);
   free(cl->proxy);
@@ -197,6 +199,7 @@ int wsk_uv_client_new(uv_loop_t *loop, const char *url, const wsk_uv_client_opts
 }
 
 wsk_uv_conn_t *wsk_uv_client_conn(const wsk_uv_client_t *cl) { return cl->conn; }
+wsk_uv_chanc_t **wsk__uv_client_chanc(wsk_uv_client_t *cl) { return &cl->chanc; }
 void *wsk_uv_client_data(const wsk_uv_client_t *cl) { return cl->data; }
 void wsk_uv_client_set_data(wsk_uv_client_t *cl, void *data) { cl->data = data; }
 
@@ -431,6 +434,7 @@ void wsk__uv_client_on_open(wsk_uv_conn_t *c) {
   wsk_uv_client_t *cl = (wsk_uv_client_t *)c->owner;
   wsk_backoff_opened(&cl->backoff, (int64_t)uv_now(cl->base.loop));
   cl->attempt = 0;
+  wsk__uv_chanc_on_open(cl, c); /* resubscribe with what was seen, then the queue */
   /* queued messages go first, in order */
   while (cl->qhead && c->ws) {
     qmsg_t *m = cl->qhead;

@@ -19,6 +19,7 @@ void wsk__uv_server_request(wsk_uv_conn_t *c, const wsk_event_t *ev) {
     r.query = q + 1;
     r.query_len = strlen(q + 1);
   }
+  if (wsk__uv_guard_request(c, &r)) return; /* per-IP limit, SSE */
   const wsk_uv_callbacks_t *cb = c->cbs;
   if (!r.is_upgrade && cb->on_http)
     cb->on_http(c, &r);
@@ -38,7 +39,9 @@ int wsk_uv_conn_accept(wsk_uv_conn_t *c, const char *subprotocol,
   a.headers = headers;
   a.nheaders = nheaders;
   wsk__uv_enter(c);
-  int r = c->ws ? wsk_conn_accept(c->ws, &a) : WSK_ECLOSED;
+  int r = !c->ws                       ? WSK_ECLOSED
+          : (c->flags & WSK_UVF_SSE) ? wsk__uv_sse_accept(c) /* an event stream starts */
+                                       : wsk_conn_accept(c->ws, &a);
   wsk__uv_leave(c);
   return r;
 }
@@ -46,6 +49,7 @@ int wsk_uv_conn_accept(wsk_uv_conn_t *c, const char *subprotocol,
 int wsk_uv_conn_reject(wsk_uv_conn_t *c, int status, const wsk_http_header_t *headers,
                        size_t nheaders, const void *body, size_t body_len) {
   if (!c->ws || (c->flags & WSK_UVF_CLOSED)) return WSK_ECLOSED;
+  if (c->flags & WSK_UVF_SSE_ON) return WSK_ESTATE; /* streaming already */
   wsk__uv_enter(c);
   int r = c->ws ? wsk_conn_reject(c->ws, status, headers, nheaders, body, body_len) : WSK_ECLOSED;
   wsk__uv_leave(c);

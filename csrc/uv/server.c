@@ -17,11 +17,35 @@ void wsk_uv_server_opts_init(wsk_uv_server_opts_t *o) {
   wsk_conn_opts_init(&o->conn, WSK_ROLE_SERVER);
   o->pause_when_full = 1;
   o->backlog = 511;
+  o->client_publish = 1;
+  o->history_size = 100;
+  o->history_ttl_ms = 300000;
+  wsk_backoff_opts_init(&o->backplane_backoff);
+  o->sse_heartbeat_ms = 15000;
+  o->sse_retry_ms = 2000;
+}
+
+static char *dup_opt(const char *p, int *oom) {
+  if (!p) return NULL;
+  size_t n = strlen(p) + 1;
+  char *d = malloc(n);
+  if (d) memcpy(d, p, n);
+  else *oom = 1;
+  return d;
+}
+
+static void free_copies(wsk_uv_server_t *s) {
+  free(s->channels_path);
+  free(s->sse_path);
+  free(s->backplane);
+  free(s->backplane_prefix);
+  wsk_iplimit_free(s->iplimit);
 }
 
 static void server_unref(wsk_uv_server_t *s) {
   if (--s->refs > 0) return;
-  wsk_channels_free(s->channels);
+  wsk__uv_hub_free(s);
+  free_copies(s);
   wsk_tls_ctx_free(s->tls);
   wsk__uv_loopctx_put(s->base.lctx);
   free(s);
@@ -48,14 +72,32 @@ int wsk_uv_server_new(uv_loop_t *loop, const wsk_uv_server_opts_t *o, wsk_uv_ser
   s->base.low_water = s->o.low_water ? s->o.low_water : s->o.conn.write_limit / 4;
   s->base.close_timeout_ms = s->o.conn.close_timeout_ms;
   s->data = o->data;
-  s->base.lctx = wsk__uv_loopctx_get(loop);
+  int oom = 0;
+  s->channels_path = dup_opt(o->channels_path, &oom);
+  s->sse_path = dup_opt(o->sse_path, &oom);
+  s->backplane = dup_opt(o->backplane && *o->backplane ? o->backplane : NULL, &oom);
+  s->backplane_prefix = dup_opt(o->backplane_prefix, &oom);
+  s->o.channels_path = s->channels_path;
+  s->o.sse_path = s->sse_path;
+  s->o.backplane = s->backplane;
+  s->o.backplane_prefix = s->backplane_prefix;
+  if (o->max_connections_per_ip && !(s->iplimit = wsk_iplimit_new(o->max_connections_per_ip)))
+    oom = 1;
+  s->base.lctx = oom ? NULL : wsk__uv_loopctx_get(loop);
   if (!s->base.lctx || uv_timer_init(loop, &s->timer) != 0) {
     wsk__uv_loopctx_put(s->base.lctx);
+    free_copies(s);
     free(s);
     return WSK_ENOMEM;
   }
   s->timer.data = s;
   s->refs = 2; /* the user's, and the timer handle's */
+  /* a backplane connects now: messages from other instances may come
+   * before anyone here subscribes */
+  if (s->backplane && !wsk__uv_hub(s)) {
+    wsk_uv_server_free(s);
+    return WSK_EURL;
+  }
   *out = s;
   return 0;
 }
@@ -100,6 +142,7 @@ static void on_connection(uv_stream_t *ls, int status) {
     return;
   }
   s->nconns++;
+  wsk__uv_guard_accepted(c);
   wsk__uv_enter(c);
   wsk__uv_conn_start(c, tls);
   wsk__uv_leave(c);
@@ -109,7 +152,8 @@ void wsk__uv_server_on_open(wsk_uv_conn_t *c) { (void)c; }
 
 void wsk__uv_server_on_closed(wsk_uv_conn_t *c) {
   wsk_uv_server_t *s = (wsk_uv_server_t *)c->owner;
-  if (s->channels) wsk_channels_drop(s->channels, c);
+  wsk__uv_hub_conn_closed(c);
+  wsk__uv_guard_closed(c);
   s->nconns--;
   if (s->shutting_down && s->nconns == 0 && !s->done_called) {
     s->done_called = 1;
@@ -321,6 +365,7 @@ static void timer_closed(uv_handle_t *h) { server_unref(h->data); }
 void wsk_uv_server_free(wsk_uv_server_t *s) {
   if (!s || s->freed) return;
   s->freed = 1;
+  wsk__uv_hub_stop(s);
   close_listeners(s);
   uv_close((uv_handle_t *)&s->timer, timer_closed);
   abort_all(s);

@@ -64,6 +64,7 @@ wsk_uv_extra_t *wsk__uv_extra(wsk_uv_conn_t *c) {
 void wsk__uv_conn_release(wsk_uv_conn_t *c) {
   if (c->x) {
     wsk_tls_free(c->x->tls);
+    wsk__uv_sse_free(c);
     free(c->x);
   }
   if (c->flags & WSK_UVF_CLIENT)
@@ -229,6 +230,32 @@ static void flush(wsk_uv_conn_t *c) {
   }
 }
 
+/* Write what the core has queued now, inside a callback too: a hub
+ * replaying history to one subscriber would otherwise fill the core's
+ * buffer before the outermost callback returns. */
+void wsk__uv_conn_flush(wsk_uv_conn_t *c) {
+  if (c->ws && !(c->flags & (WSK_UVF_ENDED | WSK_UVF_CLOSED))) flush(c);
+}
+
+/* Bytes that are not the core's (an SSE stream), straight to the socket. */
+void wsk__uv_conn_write_raw(wsk_uv_conn_t *c, const void *data, size_t len) {
+  if (!len || !(c->flags & WSK_UVF_CONNECTED) || (c->flags & (WSK_UVF_HCLOSING | WSK_UVF_ENDED)))
+    return;
+  wsk_tls_t *tls = WSK_UVX(c, tls);
+  if (tls) {
+    if (wsk_tls_write(tls, data, len) < 0) tls_failed(c, "write");
+    submit_tls(c);
+    return;
+  }
+  uint8_t *copy = malloc(len);
+  if (!copy) {
+    wsk__uv_conn_fail(c, WSK_ENOMEM, "out of memory", 0);
+    return;
+  }
+  memcpy(copy, data, len);
+  submit(c, copy, len);
+}
+
 /* ---- reading ---- */
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -302,6 +329,19 @@ static void dispatch(wsk_uv_conn_t *c, const wsk_event_t *ev) {
   case WSK_EV_TEXT:
   case WSK_EV_BINARY:
   case WSK_EV_FRAGMENT:
+    if (!(c->flags & WSK_UVF_CLIENT)) {
+      /* the first message of a connection that must authenticate */
+      if (!wsk_conn_authenticated(c->ws) && wsk__uv_guard_message(c, ev)) break;
+      if (c->flags & WSK_UVF_CHAN) { /* served by the hub, not the application */
+        if (ev->type == WSK_EV_TEXT)
+          wsk__uv_hub_chan_message(c, ev->data, ev->len);
+        else
+          wsk__uv_hub_send_error(c, "bad_request", "channel messages are text", NULL, 0, NULL, 0);
+        break;
+      }
+    } else if (ev->type == WSK_EV_TEXT && wsk__uv_chanc_message(c, ev->data, ev->len)) {
+      break;
+    }
     if (ev->type == WSK_EV_TEXT && wsk__uv_rpc_message(c, ev->data, ev->len)) break;
     if (!cb->on_message) break;
     m.opcode = ev->type == WSK_EV_TEXT     ? WSK_OP_TEXT
@@ -336,6 +376,9 @@ static void dispatch(wsk_uv_conn_t *c, const wsk_event_t *ev) {
     if (wsk__uv_extra(c)) c->x->http_status = (uint16_t)ev->status;
     if (!c->err) c->err = WSK_EHANDSHAKE;
     break;
+  case WSK_EV_RATE_LIMITED:
+    wsk__uv_guard_rate_limited(c, ev);
+    break;
   case WSK_EV_CLOSED:
     closed(c, ev);
     break;
@@ -361,6 +404,7 @@ static int pull(wsk_uv_conn_t *c) {
  * the buffer to the connection when it must stay (paused mid-input). */
 static int feed(wsk_uv_conn_t *c, uint8_t *buf, size_t n, int plain) {
   if (!c->ws || (c->flags & WSK_UVF_CLOSED)) return 1;
+  if (c->flags & WSK_UVF_SSE_ON) return 1; /* an event stream's client has nothing to say */
   if (wsk_conn_feed(c->ws, buf, n) < 0) return 1; /* CLOSED: bytes ignored */
   if (pull(c)) return 1;
   wsk_uv_loopctx_t *x = c->owner->lctx;
@@ -462,6 +506,8 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     } else if (lost_for_a_certificate(c)) {
       wsk__uv_conn_fail(c, WSK_EIO, "connection lost during the opening handshake (the server asked "
                         "for a client certificate and none is configured)", 0);
+    } else if (nread == UV_EOF && (c->flags & WSK_UVF_SSE_ON)) {
+      if (c->ws) wsk_conn_abort(c->ws, "the client closed the event stream");
     } else if (nread == UV_EOF) {
       if (!c->err && c->ws && !(c->flags & WSK_UVF_OPENED)) c->err = WSK_EIO;
       if (c->ws) wsk_conn_feed_eof(c->ws);
@@ -475,7 +521,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 /* ---- time ---- */
 
 static void tick(wsk_uv_conn_t *c) {
-  if (!c->ws || (c->flags & WSK_UVF_CLOSED)) return;
+  if (!c->ws || (c->flags & (WSK_UVF_CLOSED | WSK_UVF_SSE_ON))) return;
   wsk_state_t before = wsk_conn_state(c->ws);
   wsk_conn_tick(c->ws, now_ms(c));
   if (before != WSK_STATE_CLOSED && wsk_conn_state(c->ws) == WSK_STATE_CLOSED && !c->err)
@@ -484,6 +530,7 @@ static void tick(wsk_uv_conn_t *c) {
 
 static void rearm(wsk_uv_conn_t *c) {
   if (!(c->flags & WSK_UVF_TIMER) || (c->flags & WSK_UVF_ENDED)) return;
+  if ((c->flags & WSK_UVF_SSE_ON) && !(c->flags & WSK_UVF_CLOSED)) return; /* the heartbeat's */
   int64_t d = c->ws && !(c->flags & WSK_UVF_CLOSED) ? wsk_conn_deadline(c->ws) : -1;
   int64_t r = wsk__uv_rpc_deadline(c);
   if (r >= 0 && (d < 0 || r < d)) d = r;
@@ -674,6 +721,12 @@ int wsk_uv_conn_ping(wsk_uv_conn_t *c, const void *data, size_t len) {
 
 int wsk_uv_conn_close(wsk_uv_conn_t *c, unsigned code, const char *reason) {
   if (!usable(c)) return 0;
+  if (c->flags & WSK_UVF_SSE_ON) { /* an event stream just ends */
+    wsk__uv_enter(c);
+    if (c->ws && wsk_conn_state(c->ws) != WSK_STATE_CLOSED) wsk_conn_abort(c->ws, "event stream closed");
+    wsk__uv_leave(c);
+    return 0;
+  }
   wsk__uv_enter(c);
   int r = c->ws ? wsk_conn_close(c->ws, code, reason, reason ? strlen(reason) : 0) : 0;
   wsk__uv_leave(c);

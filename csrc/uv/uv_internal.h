@@ -47,7 +47,13 @@ enum {
   WSK_UVF_REJECTED = 1 << 14,   /* client: REJECTED seen */
   WSK_UVF_EOF = 1 << 15,        /* the peer's EOF was fed */
   /* 1 << 16 and 1 << 18 are stream.c's own */
-  WSK_UVF_TUNNEL = 1 << 17      /* client: waiting for the proxy's answer to CONNECT */
+  WSK_UVF_TUNNEL = 1 << 17,     /* client: waiting for the proxy's answer to CONNECT */
+  WSK_UVF_SSE = 1 << 19,        /* server: an SSE request (streaming once accepted) */
+  WSK_UVF_SSE_ON = 1 << 20,     /* ... its head is sent: the core is out of the way */
+  WSK_UVF_CHAN = 1 << 21,       /* server: a channels_path connection */
+  WSK_UVF_IP = 1 << 22,         /* counted in the server's per-IP limit */
+  WSK_UVF_IP_OVER = 1 << 23,    /* over the per-IP limit: refused at its request */
+  WSK_UVF_HUB = 1 << 24         /* may have hub subscriptions */
 };
 
 /* Rarely needed state, allocated on first use so that an idle connection
@@ -59,6 +65,10 @@ typedef struct wsk_uv_extra {
   struct wsk_uv_rpc *rpc;      /* pending requests */
   uint16_t http_status;        /* client: the server's refusal */
   uint16_t proxy_status;       /* client: the proxy's refusal of CONNECT */
+  void *user;                  /* wsk_uv_conn_set_user */
+  char *sse_channel;           /* SSE: the channel streamed */
+  char *sse_last;              /* SSE: Last-Event-ID (header or ?lastEventId=) */
+  char ip[48];                 /* the peer's address as text ("" unknown) */
 } wsk_uv_extra_t;
 
 struct wsk_uv_conn {
@@ -119,6 +129,100 @@ void wsk__uv_rpc_expire(wsk_uv_conn_t *c, int64_t now);
 void wsk__uv_rpc_cancel(wsk_uv_conn_t *c);
 void wsk__uv_rpc_free(wsk_uv_conn_t *c);
 
+/* hub.c: channels of a server through the core hub (local or Redis). */
+typedef struct wsk_uv_hub wsk_uv_hub_t;
+/* The server's hub, created on first use (NULL when out of memory). */
+wsk_uv_hub_t *wsk__uv_hub(wsk_uv_server_t *s);
+void wsk__uv_hub_free(wsk_uv_server_t *s);
+/* Stop the backplane (the server's user reference is gone). */
+void wsk__uv_hub_stop(wsk_uv_server_t *s);
+/* A connection (or SSE stream) is gone: leave every channel. */
+void wsk__uv_hub_conn_closed(wsk_uv_conn_t *c);
+/* A text message on a channels_path connection. */
+void wsk__uv_hub_chan_message(wsk_uv_conn_t *c, const uint8_t *data, size_t len);
+/* Subscribe a connection (JSON, raw or SSE by its flags); since/epoch as
+ * the protocol's (has_since 0: from now). id is raw JSON or NULL. */
+int wsk__uv_hub_subscribe(wsk_uv_conn_t *c, const char *ch, size_t len, int has_since,
+                          uint64_t since, const char *epoch, size_t epoch_len, const char *id,
+                          size_t id_len);
+/* Send a hub error message on a channel connection. */
+void wsk__uv_hub_send_error(wsk_uv_conn_t *c, const char *code, const char *message,
+                            const char *ch, size_t ch_len, const char *id, size_t id_len);
+/* the backplane's entry points into the hub */
+wsk_hub_t *wsk__uv_hub_core(wsk_uv_server_t *s);
+void wsk__uv_hub_dispatch(wsk_uv_server_t *s, const wsk_chan_msg_t *m);
+/* A history fetched for `sub` (NULL: a resync of the channel). */
+void wsk__uv_hub_recovered(wsk_uv_server_t *s, wsk_uv_conn_t *sub, const char *ch, size_t len,
+                           const wsk_hub_history_t *h);
+/* A fetch for `sub` failed (the backplane is down). */
+void wsk__uv_hub_recover_failed(wsk_uv_server_t *s, wsk_uv_conn_t *sub, const char *ch, size_t len);
+/* A publish finished: answer the publishing connection / callback. */
+typedef struct wsk_uv_pub_done {
+  wsk_uv_conn_t *conn;         /* channel connection to ack, NULL when gone */
+  wsk_uv_publish_cb cb;
+  void *ud;
+  char *id;                    /* raw JSON id of the publish, NULL none */
+  size_t id_len;
+  char *channel;
+  size_t channel_len;
+} wsk_uv_pub_done_t;
+void wsk__uv_hub_published(wsk_uv_server_t *s, wsk_uv_pub_done_t *p, int err, uint64_t seq);
+
+/* backplane.c: Redis over hiredis (NULL when not configured). */
+typedef struct wsk_uv_bp wsk_uv_bp_t;
+int wsk__uv_bp_new(wsk_uv_server_t *s, const char *url, wsk_uv_bp_t **out);
+void wsk__uv_bp_free(wsk_uv_bp_t *bp);
+int wsk__uv_bp_up(const wsk_uv_bp_t *bp);
+/* EVAL publish; `p` is taken (completed through wsk__uv_hub_published). */
+int wsk__uv_bp_publish(wsk_uv_bp_t *bp, const wsk_chan_msg_t *m, wsk_uv_pub_done_t *p);
+/* EVAL recover after `since` (-1 = position only) for sub (NULL = resync). */
+int wsk__uv_bp_recover(wsk_uv_bp_t *bp, wsk_uv_conn_t *sub, const char *ch, size_t len,
+                       int64_t since);
+/* A connection is gone: forget it in pending fetches and acks. */
+void wsk__uv_bp_conn_closed(wsk_uv_bp_t *bp, wsk_uv_conn_t *c);
+
+/* sse.c */
+int wsk__uv_sse_is_request(const wsk_uv_server_t *s, const wsk_uv_request_t *r);
+/* Keep what the stream needs from its request; 0, or an HTTP status to refuse. */
+int wsk__uv_sse_prepare(wsk_uv_conn_t *c, const wsk_uv_request_t *r);
+void wsk__uv_sse_free(wsk_uv_conn_t *c);
+/* accept on an SSE request: send the head and subscribe. */
+int wsk__uv_sse_accept(wsk_uv_conn_t *c);
+/* Raw bytes on an SSE stream (SSE_ON); over the write limit it ends. */
+void wsk__uv_sse_write(wsk_uv_conn_t *c, const void *data, size_t len);
+void wsk__uv_sse_timer(wsk_uv_conn_t *c);
+
+/* guard.c: connection-level policies. */
+/* Accepting: count the peer's IP; 0 to go on. */
+void wsk__uv_guard_accepted(wsk_uv_conn_t *c);
+void wsk__uv_guard_closed(wsk_uv_conn_t *c);
+/* A request: 1 when the guard answered it (IP over limit, SSE, channels). */
+int wsk__uv_guard_request(wsk_uv_conn_t *c, const wsk_uv_request_t *r);
+/* A data message before authentication: 1 when taken. */
+int wsk__uv_guard_message(wsk_uv_conn_t *c, const wsk_event_t *ev);
+void wsk__uv_guard_rate_limited(wsk_uv_conn_t *c, const wsk_event_t *ev);
+void wsk__uv_server_log(wsk_uv_server_t *s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* stream.c: raw bytes to the socket (TLS aware), for SSE; and writing
+ * the core's output now (inside callbacks too). */
+void wsk__uv_conn_write_raw(wsk_uv_conn_t *c, const void *data, size_t len);
+void wsk__uv_conn_flush(wsk_uv_conn_t *c);
+/* How far a hub subscriber (channel protocol, SSE) may fall behind before
+ * it is closed to resume later: max(4 x write_limit, 2 MiB); 0 = never. */
+size_t wsk__uv_hub_limit(const wsk_uv_conn_t *c);
+
+/* chanclient.c: the client side of the channel protocol. */
+typedef struct wsk_uv_chanc wsk_uv_chanc_t;
+void wsk__uv_chanc_free(wsk_uv_chanc_t *cc);
+void wsk__uv_chanc_on_open(wsk_uv_client_t *cl, wsk_uv_conn_t *c);
+/* 1 when the text message was a channel frame (consumed). */
+int wsk__uv_chanc_message(wsk_uv_conn_t *c, const uint8_t *data, size_t len);
+wsk_uv_chanc_t **wsk__uv_client_chanc(wsk_uv_client_t *cl);
+
 /* server.c, client.c and hooks.c: called by stream.c */
 void wsk__uv_server_on_open(wsk_uv_conn_t *c);
 void wsk__uv_server_on_closed(wsk_uv_conn_t *c);
@@ -163,7 +267,9 @@ struct wsk_uv_server {
   wsk_uv_conn_t *conns;         /* every connection whose handles are open */
   size_t nconns;                /* of those, not yet CLOSED */
   size_t nalive;                /* in the list */
-  wsk_channels_t *channels;     /* created on first subscribe */
+  wsk_uv_hub_t *hub;            /* channels: created on first use */
+  struct wsk_iplimit *iplimit;  /* max_connections_per_ip > 0 */
+  char *channels_path, *sse_path, *backplane, *backplane_prefix; /* copies */
   wsk_tls_ctx_t *tls;
   uv_timer_t timer;             /* shutdown deadline */
   wsk_uv_shutdown_cb done;

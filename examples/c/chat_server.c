@@ -1,5 +1,12 @@
-/* chat_server PORT: a chat room over WebSocket on 127.0.0.1:PORT (0 picks
- * a free port; the first line printed says which).
+/* chat_server PORT [WRITE_LIMIT] [--redis URL]: a chat room over WebSocket
+ * on 127.0.0.1:PORT (0 picks a free port; the first line printed says
+ * which).
+ *
+ * Channels: ws://.../channels speaks the JSON channel protocol
+ * (docs/protocol.md: subscribe with resume, publish), GET
+ * /events?channel=ROOM streams a room as Server-Sent Events, and with
+ * --redis redis://HOST:PORT/DB several chat_server processes share their
+ * rooms (and the rooms' history) through Redis. Other paths:
  *
  *   "/join ROOM"        subscribe to a channel
  *   "/leave ROOM"       unsubscribe
@@ -83,7 +90,7 @@ static void on_signal(uv_signal_t *h, int signum) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: %s PORT\n", argv[0]);
+    fprintf(stderr, "usage: %s PORT [WRITE_LIMIT] [--redis URL]\n", argv[0]);
     return 2;
   }
   static wsk_uv_callbacks_t cbs;
@@ -92,7 +99,14 @@ int main(int argc, char **argv) {
   wsk_uv_server_opts_t o;
   wsk_uv_server_opts_init(&o);
   o.callbacks = &cbs;
-  if (argc > 2) o.conn.write_limit = (size_t)atol(argv[2]);
+  o.channels_path = "/channels"; /* served by the server itself */
+  o.sse_path = "/events";
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "--redis") && i + 1 < argc)
+      o.backplane = argv[++i];
+    else
+      o.conn.write_limit = (size_t)atol(argv[i]);
+  }
   uv_loop_t *loop = wsk_uv_default_loop();
   int r = wsk_uv_server_new(loop, &o, &server);
   if (r == 0) r = wsk_uv_server_listen(server, "127.0.0.1", (unsigned)atoi(argv[1]));

@@ -5,7 +5,11 @@
  * Lines starting with '/' are commands: "/binary N" sends N bytes,
  * "/ping", "/close CODE", "/fragments N SIZE" sends N binary pieces,
  * "/rpc METHOD TIMEOUT_MS [PARAMS_JSON]" sends a JSON-RPC request and
- * prints "reply id=N err=NAME result=JSON" when it ends.
+ * prints "reply id=N err=NAME result=JSON" when it ends. Channels (the
+ * server's JSON channel protocol, resumed across reconnects):
+ * "/subscribe CH", "/unsubscribe CH", "/publish CH TEXT", printing
+ * "channel CH seq=N epoch=E TEXT", "gap CH from=A to=B reason=R" and
+ * "reply TYPE CH code=K seq=N".
  * Output lines: "connecting N", "open ...", "text PAYLOAD",
  * "binary len=N sum=S", "pong id=N", "close code=... will_retry=...",
  * "send-error NAME".
@@ -61,6 +65,32 @@ static void on_message(wsk_uv_conn_t *c, const wsk_uv_message_t *m) {
     for (size_t i = 0; i < m->len; i++) sum = sum * 31 + m->data[i];
     printf("binary len=%zu sum=%lu\n", m->len, sum);
   }
+  fflush(stdout);
+}
+
+static void on_channel_message(wsk_uv_conn_t *c, const wsk_uv_channel_message_t *m) {
+  (void)c;
+  printf("channel %.*s seq=%llu epoch=%.*s %.*s\n", (int)m->channel_len, m->channel,
+         (unsigned long long)m->seq, (int)m->epoch_len, m->epoch, (int)m->len,
+         (const char *)m->data);
+  fflush(stdout);
+}
+
+static void on_gap(wsk_uv_conn_t *c, const wsk_uv_gap_t *g) {
+  (void)c;
+  printf("gap %.*s from=%llu to=%llu reason=%.*s\n", (int)g->channel_len, g->channel,
+         (unsigned long long)g->from, (unsigned long long)g->to, (int)g->reason_len, g->reason);
+  fflush(stdout);
+}
+
+static void on_channel_reply(wsk_uv_conn_t *c, const wsk_chan_frame_t *f) {
+  static const char *names[] = { "?", "subscribe", "unsubscribe", "publish", "subscribed",
+                                 "message", "gap", "unsubscribed", "published", "error" };
+  (void)c;
+  printf("reply %s %.*s code=%.*s seq=%llu recovered=%d\n",
+         f->type <= WSK_CHAN_ERROR ? names[f->type] : "?", (int)f->channel_len,
+         f->channel ? f->channel : "", (int)f->code_len, f->code ? f->code : "",
+         (unsigned long long)f->seq, f->recovered);
   fflush(stdout);
 }
 
@@ -143,6 +173,15 @@ static void command(const char *s, size_t n) {
     else
       printf("request id=%llu\n", (unsigned long long)id);
     fflush(stdout);
+  } else if (n > 11 && !strncmp(s, "/subscribe ", 11)) {
+    report(wsk_uv_client_subscribe(client, s + 11, n - 11));
+  } else if (n > 13 && !strncmp(s, "/unsubscribe ", 13)) {
+    report(wsk_uv_client_unsubscribe(client, s + 13, n - 13));
+  } else if (n > 9 && !strncmp(s, "/publish ", 9)) {
+    const char *ch = s + 9, *sp = memchr(ch, ' ', n - 9);
+    size_t clen = sp ? (size_t)(sp - ch) : n - 9;
+    const char *text = sp ? sp + 1 : "";
+    report(wsk_uv_client_publish(client, ch, clen, WSK_PAYLOAD_TEXT, text, sp ? n - 9 - clen - 1 : 0));
   } else if (n == 5 && !strncmp(s, "/ping", 5)) {
     int r = c ? wsk_uv_conn_ping(c, NULL, 0) : WSK_ECLOSED;
     report(r < 0 ? r : 0);
@@ -198,6 +237,9 @@ int main(int argc, char **argv) {
   cbs.on_message = on_message;
   cbs.on_pong = on_pong;
   cbs.on_close = on_close;
+  cbs.on_channel_message = on_channel_message;
+  cbs.on_gap = on_gap;
+  cbs.on_channel_reply = on_channel_reply;
   static const char *protos[1];
   wsk_uv_client_opts_t o;
   wsk_uv_client_opts_init(&o);

@@ -14,7 +14,8 @@ local Inbox = require "wskit.inbox"
 local rpc = require "wskit.rpc"
 local check = require("wskit.opts").check
 
-local type, setmetatable, pairs, error = type, setmetatable, pairs, error
+local type, setmetatable, getmetatable, pairs, ipairs, error =
+    type, setmetatable, getmetatable, pairs, ipairs, error
 
 local M = {}
 local Client = {}
@@ -94,7 +95,178 @@ local function callbacks(self, o)
     if o.methods then
         cbs.on_rpc = rpc.dispatcher(o.methods)
     end
+    M.channel_callbacks(self, o, cbs)
     return cbs
+end
+
+-- ---- the JSON channel protocol (client:subscribe, client:publish) ----
+-- The driver sends subscriptions again after each reconnect with the
+-- last seq seen, drops duplicates and reports what is gone as a gap; this
+-- part turns its events into messages for receive() / on_message and
+-- matches the server's replies to the calls waiting for them.
+
+local Gap = {}
+Gap.__index = Gap
+Gap.__tostring = function(g)
+    return g.err
+end
+M.Gap = Gap
+
+local function gap_object(g)
+    local why = g.reason ~= "" and g.reason or "unknown"
+    if g.to >= g.from then
+        g.err = ("EGAP: channel %s: messages %d..%d are gone (%s)"):format(g.channel, g.from, g.to, why)
+    else -- a new epoch and nothing of it missed: what the old one had is unknown
+        g.err = ("EGAP: channel %s: the history was reset (%s)"):format(g.channel, why)
+    end
+    return setmetatable(g, Gap)
+end
+
+-- the first waiter expecting this reply (a channel-less error: the oldest)
+local function take_waiter(self, r)
+    local pending = self.pending
+    for i = 1, #pending do
+        local w = pending[i]
+        if w.types[r.type] and (r.channel == nil or r.channel == w.channel) then
+            table.remove(pending, i)
+            return w
+        end
+    end
+end
+
+function M.channel_callbacks(self, o, cbs)
+    self.pending = {}
+    local user_message, user_gap, user_reply = o.on_message, o.on_gap, o.on_channel_reply
+    local inbox = self.inbox
+    cbs.on_channel_message = function(ws, m)
+        if m.kind == "json" then
+            m.json = m.data
+            m.data = core.json_decode(m.data)
+        end
+        if user_message then
+            return user_message(ws, m, "channel")
+        end
+        inbox:push(ws, m, "channel")
+    end
+    cbs.on_gap = function(ws, g)
+        g = gap_object(g)
+        if user_gap then
+            return user_gap(ws, g)
+        end
+        if inbox then
+            return inbox:push(ws, nil, g) -- receive() -> nil, g.err, g
+        end
+        sched.report(g.err, ws) -- never silent
+    end
+    cbs.on_channel_reply = function(ws, r)
+        local w = take_waiter(self, r)
+        if w then
+            sched.wake(w, r)
+        end
+        if user_reply then
+            user_reply(ws, r)
+        end
+    end
+    local user_close = cbs.on_close
+    cbs.on_close = function(ws, info)
+        -- publishes in flight get no answer now; subscriptions are sent
+        -- again on the next open and answered then
+        local keep = {}
+        for _, w in ipairs(self.pending) do
+            if w.types.subscribed and info.will_retry then
+                keep[#keep + 1] = w
+            else
+                sched.wake(w, nil, conn.close_error(info))
+            end
+        end
+        self.pending = keep
+        return user_close(ws, info)
+    end
+end
+
+-- Wait (inside wskit.spawn) for the server's answer on a channel.
+local function expect(self, channel, types, timeout)
+    local w = sched.waiter("client:" .. (types.published and "publish" or "subscribe"))
+    w.channel, w.types = channel, types
+    local pending = self.pending
+    pending[#pending + 1] = w
+    local r, err = sched.wait(w, timeout or 10)
+    for i = 1, #self.pending do
+        if self.pending[i] == w then
+            table.remove(self.pending, i)
+            break
+        end
+    end
+    if not r then
+        return nil, err
+    end
+    if r.type == "error" then
+        return nil, ("%s: %s"):format(r.code or "error", r.message or "refused"), r
+    end
+    return r
+end
+
+-- subscribe(channel[, timeout_s]) -> reply | true | nil, err. Kept across
+-- reconnects (resumed from the last seq seen). Inside wskit.spawn, when
+-- the client is connected (or will be), it waits for the server's answer:
+-- the "subscribed" reply { seq, epoch, recovered }, or nil, "forbidden: ..."
+-- (and the subscription is dropped). Elsewhere it returns true at once.
+function Client:subscribe(channel, timeout)
+    if type(channel) ~= "string" then
+        error("client:subscribe: channel must be a string", 2)
+    end
+    if self.core:position(channel) then
+        return true -- already
+    end
+    local ok, err = self.core:subscribe(channel)
+    if not ok then
+        return nil, err
+    end
+    if not sched.current() then
+        return true
+    end
+    local r, e = expect(self, channel, { subscribed = true, error = true }, timeout)
+    if not r then
+        -- refused: forget it (not sent again after a reconnect); the
+        -- server's answer to that unsubscribe is nobody's
+        local pending = self.pending
+        pending[#pending + 1] = { channel = channel, types = { error = true, unsubscribed = true } }
+        self.core:unsubscribe(channel)
+        return nil, e
+    end
+    return r
+end
+
+-- unsubscribe(channel) -> true | nil, err
+function Client:unsubscribe(channel)
+    return self.core:unsubscribe(channel)
+end
+
+-- position(channel) -> seq, epoch: the last message seen (nil when not subscribed)
+function Client:position(channel)
+    return self.core:position(channel)
+end
+
+-- publish(channel, data[, kind[, timeout_s]]) -> seq | true | nil, err.
+-- data as for server:publish (a table: JSON). Inside wskit.spawn it waits
+-- for the server's "published" answer (its seq) or error ("forbidden: ...",
+-- "rate_limited: ..."); elsewhere it returns true once sent.
+function Client:publish(channel, data, kind, timeout)
+    if type(data) ~= "string" then
+        data, kind = core.json_encode(data), "json"
+    end
+    local ok, err = self.core:_publish(channel, data, kind)
+    if not ok then
+        return nil, err
+    end
+    if not sched.current() then
+        return true
+    end
+    local r, e = expect(self, channel, { published = true, error = true }, timeout)
+    if not r then
+        return nil, e
+    end
+    return r.seq
 end
 
 -- client(opts) -> client | nil, err: never waits.
@@ -112,6 +284,13 @@ function M.client(opts, level)
         return nil, err
     end
     self.core = c
+    for _, ch in ipairs(o.channels or {}) do -- sent with the first open
+        local ok, e = c:subscribe(ch)
+        if not ok then
+            c:free()
+            return nil, e
+        end
+    end
     return self
 end
 
@@ -157,12 +336,19 @@ function Client:send(data, kind)
     return ok, err
 end
 
--- receive([timeout_s]) -> msg, kind | nil, err (the client ended)
+-- receive([timeout_s]) -> msg, kind | nil, err (the client ended).
+-- Channel messages come as (message, "channel") with message = { channel,
+-- seq, epoch, kind, data }; a gap as nil, "EGAP: channel C: messages
+-- A..B are gone (reason)", gap (and receive goes on after it).
 function Client:receive(timeout)
     if not self.inbox then
         error("client:receive: messages go to the on_message callback", 2)
     end
-    return self.inbox:receive(timeout)
+    local msg, kind = self.inbox:receive(timeout)
+    if msg == nil and getmetatable(kind) == Gap then
+        return nil, kind.err, kind
+    end
+    return msg, kind
 end
 
 function Client:messages(timeout)

@@ -21,6 +21,16 @@ local function state(ws)
 end
 M.state = state
 
+-- ws.user (set by auth hooks, or by the application; __newindex is C's)
+-- next to the methods. A Lua function, not a C one: LuaJIT compiles it.
+core.conn_mt.__index = function(ws, k)
+    local m = methods[k]
+    if m ~= nil or k ~= "user" then
+        return m
+    end
+    return ws:_state().user
+end
+
 -- The error receive() and friends return once the connection ended.
 function M.close_error(info)
     if info.proxy_status then

@@ -8,11 +8,6 @@
 
 #include "core_lua.h"
 
-typedef struct lwc_client {
-  lwc_owner_t o;          /* first: wsk_uv_client_data points here */
-  wsk_uv_client_t *cl;    /* NULL once ended */
-} lwc_client_t;
-
 static lwc_client_t *check(lua_State *L) { return luaL_checkudata(L, 1, LWC_CLIENT_MT); }
 
 static void end_client(lwc_client_t *k) {

@@ -257,5 +257,6 @@ void lwc_conn_set_callbacks(lwc_owner_t *o) {
   if (o->naccept_headers) cb->on_request = cb_request;
   cb->on_open = cb_open; /* records `opened` even without a Lua hook */
   cb->on_close = cb_close;
+  lwc_chan_set_callbacks(o);
 }
 

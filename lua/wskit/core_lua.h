@@ -12,6 +12,7 @@
  *   core_server.c  the server object
  *   core_client.c  the client object
  *   core_json.c    Lua values <-> jansson, requests and JSON-RPC answers
+ *   core_chan.c    channels (publish, client subscribe), auth and limit hooks
  *
  * Lifetimes (as luv's): every C object is a userdata. While the C side is
  * alive (a connection until its on_close, a server until it is closed, a
@@ -75,6 +76,9 @@ typedef struct lwc_ctx {
 enum {
   LWC_ON_REQUEST, LWC_ON_HTTP, LWC_ON_CONNECTING, LWC_ON_OPEN, LWC_ON_MESSAGE,
   LWC_ON_PING, LWC_ON_PONG, LWC_ON_DRAIN, LWC_ON_RPC, LWC_ON_CLOSE, LWC_ON_SHUTDOWN,
+  /* channels and auth (core_chan.c) */
+  LWC_ON_AUTHORIZE, LWC_ON_AUTHENTICATE, LWC_ON_CHANNEL_MESSAGE, LWC_ON_GAP,
+  LWC_ON_CHANNEL_REPLY, LWC_ON_LOG,
   LWC_NCB
 };
 LWC_HIDDEN extern const char *const lwc_cb_names[LWC_NCB];
@@ -98,6 +102,17 @@ typedef struct lwc_owner {
   /* client: after each connection's on_close (the end when !will_retry) */
   void (*after_close)(struct lwc_owner *o, const wsk_uv_close_info_t *info);
 } lwc_owner_t;
+
+/* The server and client userdata (core_server.c, core_client.c). */
+typedef struct lwc_server {
+  lwc_owner_t o;             /* first: wsk_uv_server_data points here */
+  wsk_uv_server_t *s;        /* NULL once closed */
+} lwc_server_t;
+
+typedef struct lwc_client {
+  lwc_owner_t o;          /* first: wsk_uv_client_data points here */
+  wsk_uv_client_t *cl;    /* NULL once ended */
+} lwc_client_t;
 
 /* The connection userdata. */
 typedef struct lwc_conn {
@@ -125,6 +140,13 @@ LWC_HIDDEN void lwc_newclass(lua_State *L, const char *name, const luaL_Reg *met
  * thread) in protected mode. On error: report it (with `conn` for the
  * hook) and return 0; else 1. The stack of ctx->L is left as it was. */
 LWC_HIDDEN int lwc_pcall(lwc_ctx_t *ctx, int nargs, lwc_conn_t *conn);
+/* The index of a message handler (traceback) for a call of the function
+ * below `nargs` arguments on the callback thread: 1, where the thread
+ * keeps one, when no C function called from Lua is running on it; inside
+ * one (a method that re-entered the driver: index 1 is its argument) a
+ * handler is inserted below the function; lua_remove it after the call
+ * when the index is not 1. */
+LWC_HIDDEN int lwc_msgh(lua_State *L, int nargs);
 /* Report an error message (at the top of ctx->L, popped) through the hook or stderr. */
 LWC_HIDDEN void lwc_report(lwc_ctx_t *ctx, lwc_conn_t *conn);
 /* Push the Lua callback `ev` of an owner; 0 (nothing pushed) when unset
@@ -193,5 +215,13 @@ LWC_HIDDEN int lwc_rpc_error(lua_State *L);
 LWC_HIDDEN int lwc_json_encode(lua_State *L);
 LWC_HIDDEN int lwc_json_decode(lua_State *L);
 LWC_HIDDEN void lwc_push_rpc_call(lua_State *L, const wsk_uv_rpc_call_t *call);
+
+/* ---- core_chan.c: channels, auth hooks, limits ---- */
+/* Set the server-level hooks (authorize, authenticate, log) Lua asked for. */
+LWC_HIDDEN void lwc_server_hooks(lwc_owner_t *o, wsk_uv_server_opts_t *so);
+/* The channel callbacks of a client (on_channel_message, on_gap, on_channel_reply). */
+LWC_HIDDEN void lwc_chan_set_callbacks(lwc_owner_t *o);
+/* Methods added to the conn / server / client metatables' __index tables. */
+LWC_HIDDEN void lwc_chan_register(lua_State *L);
 
 #endif

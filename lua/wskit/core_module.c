@@ -12,7 +12,9 @@
 
 const char *const lwc_cb_names[LWC_NCB] = {
     "on_request", "on_http", "on_connecting", "on_open", "on_message", "on_ping",
-    "on_pong",    "on_drain", "on_rpc",       "on_close", "on_shutdown"};
+    "on_pong",    "on_drain", "on_rpc",       "on_close", "on_shutdown",
+    "on_authorize", "on_authenticate", "on_channel_message", "on_gap", "on_channel_reply",
+    "on_log"};
 
 static int running; /* uv_run is not reentrant: refuse nested run() calls */
 
@@ -78,6 +80,14 @@ static int l_traceback(lua_State *L) {
   return 1;
 }
 
+int lwc_msgh(lua_State *L, int nargs) {
+  if (lua_tocfunction(L, 1) == l_traceback) return 1;
+  int func = lua_gettop(L) - nargs;
+  lua_pushcfunction(L, l_traceback);
+  lua_insert(L, func);
+  return func;
+}
+
 void lwc_report(lwc_ctx_t *ctx, lwc_conn_t *conn) {
   lua_State *L = ctx->L;
   if (ctx->on_error_ref != LUA_NOREF && ctx->on_error_ref != LUA_REFNIL) {
@@ -87,22 +97,26 @@ void lwc_report(lwc_ctx_t *ctx, lwc_conn_t *conn) {
       lua_rawgeti(L, LUA_REGISTRYINDEX, conn->self_ref);
     else
       lua_pushnil(L);
-    if (lua_pcall(L, 2, 0, 1) == 0) {
-      lua_pop(L, 1);
+    int h = lwc_msgh(L, 2);
+    int r = lua_pcall(L, 2, 0, h);
+    if (r != 0) fprintf(stderr, "wskit: error in on_error: %s\n", lua_tostring(L, -1));
+    lua_pop(L, r != 0); /* its own error */
+    if (h != 1) lua_remove(L, h);
+    if (r == 0) {
+      lua_pop(L, 1); /* the error reported */
       return;
     }
-    fprintf(stderr, "wskit: error in on_error: %s\n", lua_tostring(L, -1));
-    lua_pop(L, 1);
   }
   fprintf(stderr, "wskit: %s\n", lua_tostring(L, -1));
   lua_pop(L, 1);
 }
 
 int lwc_pcall(lwc_ctx_t *ctx, int nargs, lwc_conn_t *conn) {
-  /* index 1 of the callback thread always holds l_traceback */
-  if (lua_pcall(ctx->L, nargs, 0, 1) == 0) return 1;
-  lwc_report(ctx, conn);
-  return 0;
+  int h = lwc_msgh(ctx->L, nargs);
+  int ok = lua_pcall(ctx->L, nargs, 0, h) == 0;
+  if (!ok) lwc_report(ctx, conn);
+  if (h != 1) lua_remove(ctx->L, h);
+  return ok;
 }
 
 int lwc_push_cb(lwc_owner_t *o, int ev) {
@@ -294,5 +308,6 @@ int luaopen_wskit_core(lua_State *L) {
   lwc_conn_register(L);
   lwc_server_register(L);
   lwc_client_register(L);
+  lwc_chan_register(L);
   return 1;
 }

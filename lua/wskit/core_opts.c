@@ -224,6 +224,47 @@ static void conn_read(lua_State *L, int idx, wsk_conn_opts_t *o, size_t *low) {
   o->close_timeout_ms = optms(L, idx, "close_timeout", o->close_timeout_ms);
 }
 
+/* name = "a" | "b" | ... -> its index in names (nil: dflt) */
+static int optenum(lua_State *L, int idx, const char *field, const char *const *names, int dflt) {
+  lua_getfield(L, idx, field);
+  int v = dflt;
+  if (!lua_isnil(L, -1)) {
+    const char *k = lua_tostring(L, -1);
+    for (v = 0; names[v] && !(k && strcmp(k, names[v]) == 0); v++) {
+    }
+    if (!names[v]) luaL_error(L, "wskit: option %s: unknown value %s", field, k ? k : "?");
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+/* Who may connect and how much they may send (docs/auth.md) */
+static void guard_read(lua_State *L, int idx, wsk_uv_server_opts_t *o, lwc_arena_t *a) {
+  static const char *const rate_policies[] = {"error", "drop", "close", NULL};
+  static const char *const ip_policies[] = {"reject", "close", NULL};
+  wsk_server_hs_opts_t *s = &o->conn.server;
+  optlist(L, idx, "hosts", a, &s->hosts, &s->nhosts);
+  o->conn.auth_timeout_ms = optms(L, idx, "auth_timeout", o->conn.auth_timeout_ms);
+  o->conn.rate = optnum(L, idx, "message_rate", 0);
+  o->conn.rate_burst = optnum(L, idx, "message_burst", 0);
+  o->conn.rate_policy = optenum(L, idx, "rate_policy", rate_policies, WSK_RATE_ERROR);
+  o->max_connections_per_ip = optsize(L, idx, "max_connections_per_ip", 0);
+  o->ip_limit_policy = optenum(L, idx, "ip_limit_policy", ip_policies, WSK_UV_IP_REJECT);
+}
+
+/* Channels, their history, the Redis backplane and SSE (docs/lua.md) */
+static void channels_read(lua_State *L, int idx, wsk_uv_server_opts_t *o, lwc_arena_t *a) {
+  o->channels_path = optstr(L, idx, "channels_path", a, NULL);
+  o->client_publish = optbool(L, idx, "client_publish", o->client_publish);
+  o->history_size = optsize(L, idx, "history_size", o->history_size);
+  o->history_ttl_ms = optms(L, idx, "history_ttl", o->history_ttl_ms);
+  o->backplane = optstr(L, idx, "backplane", a, NULL);
+  o->backplane_prefix = optstr(L, idx, "backplane_prefix", a, NULL);
+  o->sse_path = optstr(L, idx, "sse_path", a, NULL);
+  o->sse_heartbeat_ms = optms(L, idx, "sse_heartbeat", o->sse_heartbeat_ms);
+  o->sse_retry_ms = optms(L, idx, "sse_retry", o->sse_retry_ms);
+}
+
 void lwc_server_opts_read(lua_State *L, int idx, wsk_uv_server_opts_t *o, lwc_arena_t *a) {
   luaL_checktype(L, idx, LUA_TTABLE);
   wsk_uv_server_opts_init(o);
@@ -239,6 +280,8 @@ void lwc_server_opts_read(lua_State *L, int idx, wsk_uv_server_opts_t *o, lwc_ar
   o->tls_key_file = optstr(L, idx, "tls_key_file", a, NULL);
   o->tls_client_ca_file = optstr(L, idx, "tls_client_ca_file", a, NULL);
   if (o->tls_cert_file && !o->tls_key_file) o->tls_key_file = o->tls_cert_file;
+  guard_read(L, idx, o, a);
+  channels_read(L, idx, o, a);
 }
 
 static void backoff_read(lua_State *L, int idx, wsk_backoff_opts_t *b) {

@@ -7,11 +7,6 @@
 
 #include "core_lua.h"
 
-typedef struct lwc_server {
-  lwc_owner_t o;             /* first: wsk_uv_server_data points here */
-  wsk_uv_server_t *s;        /* NULL once closed */
-} lwc_server_t;
-
 static lwc_server_t *check(lua_State *L) { return luaL_checkudata(L, 1, LWC_SERVER_MT); }
 
 static wsk_uv_server_t *live(lua_State *L) {
@@ -71,6 +66,7 @@ static int l_server(lua_State *L) {
   lua_pop(L, 1);
   lwc_read_callbacks(L, 2, &sv->o);
   lwc_conn_set_callbacks(&sv->o);
+  lwc_server_hooks(&sv->o, &so);
   so.callbacks = &sv->o.cbs;
   so.data = &sv->o;
   int e = wsk_uv_server_new(ctx->loop, &so, &sv->s);

@@ -116,6 +116,7 @@ end
 -- ---- servers and clients ----
 
 wskit.serve = server.serve
+wskit.auth = require "wskit.auth" -- credentials in handshake requests
 wskit.connect = client.connect
 function wskit.client(opts)
     return client.client(opts, 2)

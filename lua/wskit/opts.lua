@@ -18,12 +18,20 @@ local server = {
     "host", "port", "unix", "handler", "headers", "origins", "backlog", "reuseport", "ipv6only",
     "tls_cert_file", "tls_key_file", "tls_client_ca_file", "process_request", "on_http",
     "on_shutdown",
+    -- channels, backplane, SSE (docs/lua.md "Channels")
+    "channels_path", "client_publish", "authorize", "history_size", "history_ttl",
+    "backplane", "backplane_prefix", "sse_path", "sse_heartbeat", "sse_retry", "log",
+    -- who may connect and how much they may send (docs/auth.md)
+    "hosts", "auth_timeout", "authenticate", "first_message_auth", "message_rate",
+    "message_burst", "rate_policy", "max_connections_per_ip", "ip_limit_policy",
 }
 local client = {
     "url", "headers", "additional_headers", "origin", "user_agent", "authorization",
     "reconnect", "backoff", "offline_queue", "tls_ca_file", "tls_insecure", "tls_cert_file",
     "tls_key_file", "proxy",
     "on_connecting",
+    -- the JSON channel protocol (client:subscribe ...)
+    "channels", "on_gap", "on_channel_reply",
 }
 
 local function set(...)
@@ -39,7 +47,8 @@ local known = { server = set(common, server), client = set(common, client) }
 
 local callbacks = {
     "on_open", "on_message", "on_close", "on_drain", "on_ping", "on_pong", "on_connecting",
-    "on_http", "on_shutdown", "handler", "process_request",
+    "on_http", "on_shutdown", "handler", "process_request", "authorize", "authenticate",
+    "first_message_auth", "log", "on_gap", "on_channel_reply",
 }
 
 -- check(kind, opts, level) -> a copy of opts (kind "server" or "client")
@@ -65,6 +74,15 @@ function M.check(kind, opts, level)
     end
     if o.methods ~= nil and type(o.methods) ~= "table" then
         error("wskit: option methods must be a table of functions", level)
+    end
+    if o.first_message_auth ~= nil then -- the Python name of the first-message hook
+        if o.authenticate ~= nil then
+            error("wskit: give authenticate or first_message_auth, not both", level)
+        end
+        o.authenticate, o.first_message_auth = o.first_message_auth, nil
+    end
+    if o.authenticate and not o.auth_timeout then
+        o.auth_timeout = 10 -- first-message authentication is always bounded
     end
     if o.additional_headers ~= nil then -- the Python name
         o.headers = o.headers or o.additional_headers

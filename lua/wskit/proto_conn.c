@@ -22,6 +22,11 @@
  *   "ping", data          "pong", data, ping_id, latency_ms
  *   "close", reason, code (1005: none in the frame)
  *   "closed", error text ("" when none), code, sent_code, clean
+ *   "rate_limited", data, "text"/"binary"  (over message_rate, policy
+ *            "error": not delivered; the driver answers with an error)
+ * First-message auth (auth_timeout): c:authenticate(ok [, reason]),
+ * c:authenticated(). Counters: c:stats() -> { messages_in, messages_out,
+ * bytes_in, bytes_out, rate_limited }.
  * Payload strings are copies: they stay valid whatever happens next. */
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +197,11 @@ static int l_event(lua_State *L) {
     lua_pushinteger(L, ev.sent_code);
     lua_pushboolean(L, ev.clean);
     return 5;
+  case WSK_EV_RATE_LIMITED:
+    lua_pushliteral(L, "rate_limited");
+    lua_pushlstring(L, (const char *)ev.data, ev.data ? ev.len : 0);
+    lua_pushstring(L, opname(ev.opcode));
+    return 3;
   default:
     return luaL_error(L, "wskit.proto: unknown event %d", (int)ev.type);
   }
@@ -375,6 +385,34 @@ static int l_over_limit(lua_State *L) {
   return 1;
 }
 
+/* c:authenticate(ok [, reason]): the verdict on the first message */
+static int l_authenticate(lua_State *L) {
+  lwsk_conn_t *u = check(L);
+  return ok_or_fail(L, wsk_conn_authenticate(u->c, lua_toboolean(L, 2), luaL_optstring(L, 3, NULL)));
+}
+
+static int l_authenticated(lua_State *L) {
+  lua_pushboolean(L, wsk_conn_authenticated(check(L)->c));
+  return 1;
+}
+
+static int l_stats(lua_State *L) {
+  wsk_conn_stats_t st;
+  wsk_conn_stats(check(L)->c, &st);
+  lua_createtable(L, 0, 5);
+  lua_pushnumber(L, (lua_Number)st.messages_in);
+  lua_setfield(L, -2, "messages_in");
+  lua_pushnumber(L, (lua_Number)st.messages_out);
+  lua_setfield(L, -2, "messages_out");
+  lua_pushnumber(L, (lua_Number)st.bytes_in);
+  lua_setfield(L, -2, "bytes_in");
+  lua_pushnumber(L, (lua_Number)st.bytes_out);
+  lua_setfield(L, -2, "bytes_out");
+  lua_pushnumber(L, (lua_Number)st.rate_limited);
+  lua_setfield(L, -2, "rate_limited");
+  return 1;
+}
+
 static int l_free(lua_State *L) {
   release(luaL_checkudata(L, 1, LWSK_CONN_MT));
   return 0;
@@ -394,6 +432,9 @@ void lwsk_conn_register(lua_State *L) {
       {"deflate", l_deflate},   {"error", l_error},
       {"input_pending", l_input_pending},
       {"over_limit", l_over_limit},
+      {"authenticate", l_authenticate},
+      {"authenticated", l_authenticated},
+      {"stats", l_stats},
       {"free", l_free},         {"__gc", l_free},
       {NULL, NULL}};
   lwsk_newclass(L, LWSK_CONN_MT, methods);

@@ -8,6 +8,8 @@
  *   proto_conn.c     the connection object (feed / event / tick / take ...)
  *   proto_backoff.c  the reconnect backoff object
  *   proto_rpc.c      the request/response correlation table
+ *   proto_hub.c      the channel hub (subscribers, history, resume)
+ *   proto_chan.c     channel protocol, Redis envelope and keys, SSE format
  *
  * Errors: bad arguments raise; runtime failures return nil, text, ENAME. */
 #ifndef WSKIT_PROTO_LUA_H
@@ -29,6 +31,7 @@
 #define LWSK_CONN_MT "wskit.proto.conn"
 #define LWSK_BACKOFF_MT "wskit.proto.backoff"
 #define LWSK_RPC_MT "wskit.proto.rpc"
+#define LWSK_HUB_MT "wskit.proto.hub"
 
 /* Push nil, wsk_strerror(err), wsk_err_name(err); returns 3. */
 int lwsk_fail(lua_State *L, int err);
@@ -64,5 +67,19 @@ void lwsk_headers_read(lua_State *L, int idx, lwsk_arena_t *a, wsk_http_header_t
 void lwsk_conn_register(lua_State *L);
 void lwsk_backoff_register(lua_State *L);
 void lwsk_rpc_register(lua_State *L);
+void lwsk_hub_register(lua_State *L);
+void lwsk_chan_register(lua_State *L);
+
+/* Push a count or sequence number: an integer where Lua has them (5.3+),
+ * so 5.4 code sees 1 rather than 1.0. */
+#if LUA_VERSION_NUM >= 503
+#define lwsk_pushu64(L, v) lua_pushinteger(L, (lua_Integer)(v))
+#else
+#define lwsk_pushu64(L, v) lua_pushnumber(L, (lua_Number)(v))
+#endif
+
+/* ---- proto_chan.c: payload kinds as "t" / "b" / "j" (long names accepted) ---- */
+wsk_payload_kind_t lwsk_checkkind(lua_State *L, int idx);
+void lwsk_pushkind(lua_State *L, wsk_payload_kind_t k);
 
 #endif

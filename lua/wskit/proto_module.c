@@ -79,5 +79,7 @@ int luaopen_wskit_proto(lua_State *L) {
   lwsk_conn_register(L);
   lwsk_backoff_register(L);
   lwsk_rpc_register(L);
+  lwsk_hub_register(L);
+  lwsk_chan_register(L);
   return 1;
 }

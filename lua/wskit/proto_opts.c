@@ -196,6 +196,15 @@ void lwsk_conn_opts_read(lua_State *L, int idx, wsk_conn_opts_t *o, lwsk_arena_t
   o->ping_interval_ms = (uint32_t)lwsk_optnum(L, idx, "ping_interval", o->ping_interval_ms);
   o->ping_timeout_ms = (uint32_t)lwsk_optnum(L, idx, "ping_timeout", o->ping_timeout_ms);
   o->close_timeout_ms = (uint32_t)lwsk_optnum(L, idx, "close_timeout", o->close_timeout_ms);
+  o->auth_timeout_ms = (uint32_t)lwsk_optnum(L, idx, "auth_timeout", o->auth_timeout_ms);
+  o->rate = lwsk_optnum(L, idx, "message_rate", o->rate);
+  o->rate_burst = lwsk_optnum(L, idx, "message_burst", o->rate_burst);
+  lua_getfield(L, idx, "rate_policy");
+  if (!lua_isnil(L, -1)) {
+    static const char *const policies[] = {"error", "drop", "close", NULL};
+    o->rate_policy = luaL_checkoption(L, -1, NULL, policies); /* WSK_RATE_* order */
+  }
+  lua_pop(L, 1);
   o->auto_pong = lwsk_optbool(L, idx, "auto_pong", o->auto_pong);
   o->stream_fragments = lwsk_optbool(L, idx, "stream_fragments", o->stream_fragments);
   o->validate_utf8_out = lwsk_optbool(L, idx, "validate_utf8_out", o->validate_utf8_out);
@@ -221,6 +230,7 @@ void lwsk_conn_opts_read(lua_State *L, int idx, wsk_conn_opts_t *o, lwsk_arena_t
     wsk_server_hs_opts_t *s = &o->server;
     optlist(L, idx, "protocols", a, &s->subprotocols, &s->nsubprotocols);
     optlist(L, idx, "origins", a, &s->origins, &s->norigins);
+    optlist(L, idx, "hosts", a, &s->hosts, &s->nhosts);
     deflate_read(L, idx, &s->deflate);
   }
 }

@@ -9,6 +9,9 @@
 -- plus on_open(ws), on_close(ws, info), on_drain(ws), methods (JSON-RPC),
 -- process_request(ws, req) (accept or refuse the upgrade), on_http(req, ws)
 -- (plain HTTP requests), and broadcast, channels and graceful shutdown.
+-- Channels: channels_path serves the JSON channel protocol, sse_path
+-- Server-Sent Events, backplane = "redis://..." shares them between
+-- instances; authorize, authenticate and the limits guard them.
 local core = require "wskit.core"
 local sched = require "wskit.sched"
 local conn = require "wskit.conn"
@@ -38,25 +41,58 @@ local function answer_request(ws, ok, status, body, headers)
     end
 end
 
+-- First-message authentication: hook(ws, message, kind) -> user | nil,
+-- reason, in a coroutine (it may wait). The core holds every later
+-- message until the answer; `start` runs once it passed.
+local function authenticator(hook, start)
+    return function(ws, msg, kind)
+        sched.spawn_with(function(ok, user, reason)
+            if ws:state() == "closed" then
+                return
+            end
+            if not ok then
+                sched.report(reason, ws)
+                user, reason = nil, "authentication failed"
+            end
+            local pass = user ~= nil and user ~= false
+            if pass then
+                ws.user = user
+                if start then -- first: the held messages go to its inbox
+                    start(ws)
+                end
+            end
+            ws:_authenticate(pass, not pass and type(reason) == "string" and reason or nil)
+        end, hook, ws, msg, kind)
+        -- nothing returned: the driver waits for ws:_authenticate
+    end
+end
+
 local function callbacks(self, o)
     local handler, user_open = o.handler, o.on_open
     local user_close, user_drain, user_pong = o.on_close, o.on_drain, o.on_pong
     local max_queue = o.max_queue
-    local cbs = { on_ping = o.on_ping }
-    if handler or user_open then
-        cbs.on_open = function(ws)
-            if handler then
-                local st = ws:_state()
-                st.inbox = Inbox.new(max_queue)
-                st.own_inbox = true
-            end
-            if user_open then
-                user_open(ws)
-            end
-            if handler then
-                conn.run_handler(ws, handler)
-            end
+    local cbs = { on_ping = o.on_ping, on_authorize = o.authorize, on_log = o.log }
+    -- an application connection starts: its inbox, on_open, the handler.
+    -- Channel connections (channels_path) are the server's: no handler.
+    local function start(ws)
+        local app = handler and ws:kind() == "websocket"
+        if app then
+            local st = ws:_state()
+            st.inbox = Inbox.new(max_queue)
+            st.own_inbox = true
         end
+        if user_open then
+            user_open(ws)
+        end
+        if app then
+            conn.run_handler(ws, handler)
+        end
+    end
+    if o.authenticate then
+        cbs.on_authenticate = authenticator(o.authenticate, (handler or user_open) and start)
+        -- the handler starts once the first message passed
+    elseif handler or user_open then
+        cbs.on_open = start
     end
     if o.on_message then
         cbs.on_message = o.on_message -- called straight from C
@@ -158,10 +194,50 @@ function Server:broadcast(data, kind, conns)
     return self.core:broadcast(data, kind, conns)
 end
 
--- publish(channel, data[, kind]) -> sent, skipped, closed (to the
--- subscribers: ws:subscribe(channel))
+-- publish(channel, data[, kind]) -> seq | true | nil, err. data: a string
+-- (kind "text" by default, or "binary"), or a table / number / boolean
+-- (JSON; also kind "json" with a string of JSON text). It reaches the
+-- connections that ws:subscribe()d (the bare payload), channel-protocol
+-- and SSE subscribers (numbered, kept in the history), on every instance
+-- sharing the backplane. Without a backplane it returns the message's
+-- seq; with one, inside wskit.spawn it waits until Redis numbered it
+-- (seq, or nil, "EIO: ..." when Redis is down), elsewhere returns true.
 function Server:publish(channel, data, kind)
-    return self.core:publish(channel, data, kind)
+    if type(data) ~= "string" then
+        data, kind = core.json_encode(data), "json"
+    end
+    local done, seq, err = false, nil, nil
+    local w = self.opts.backplane and sched.current() and sched.waiter("server:publish")
+    local ok, e = self.core:publish_message(channel, data, kind, function(s, e2)
+        if w then
+            sched.wake(w, s, e2)
+        end
+        done, seq, err = true, s, e2
+    end)
+    if not ok then
+        return nil, e
+    end
+    if done then
+        if not seq then
+            return nil, err
+        end
+        return seq
+    end
+    if w then
+        return sched.wait(w)
+    end
+    return true
+end
+
+-- ip_count(ip) -> open connections from that address (counted when
+-- max_connections_per_ip is set)
+function Server:ip_count(ip)
+    return self.core:ip_count(ip)
+end
+
+-- backplane_up() -> true while connected to Redis (or without a backplane)
+function Server:backplane_up()
+    return self.core:backplane_up()
 end
 
 function Server:channel_count(channel)

@@ -19,19 +19,22 @@ JSON-RPC both ways: ``serve(..., methods=wskit.Methods())`` and
 ``ws.subscribe(name)`` / ``server.publish(name, msg)``. Guide: docs/python.md.
 """
 
-from . import _core
+from . import _core, auth
 from .client import USER_AGENT, ClientConnection, connect, unix_connect
+from .channels_client import ChannelMessage
 from .connection import Connection, Data
 from .exceptions import (ConnectionClosed, ConnectionClosedError, ConnectionClosedOK,
                          InvalidHandshake, InvalidProxyStatus, InvalidStatus, InvalidURI,
                          PayloadTooBig, ProtocolError, RequestError, RequestTimeout,
-                         WebSocketException)
+                         WebSocketException, ChannelGap, ChannelError)
+from .exceptions import BackplaneUnavailable
 from .fanout import broadcast
 from .handler import Handler
 from .http import Headers, Request, Response
 from .protocol import State
 from .reconnect import Backoff, process_exception
 from .rpc import Methods
+from .sse_client import SseEvent, sse_connect
 from .server import Server, ServerConnection, serve, unix_serve
 
 __version__: str = _core.__version__
@@ -43,4 +46,6 @@ __all__ = [
     "WebSocketException", "ConnectionClosed", "ConnectionClosedOK", "ConnectionClosedError",
     "InvalidURI", "InvalidHandshake", "InvalidStatus", "PayloadTooBig", "ProtocolError",
     "broadcast", "Methods", "RequestError", "RequestTimeout", "InvalidProxyStatus",
+    "ChannelMessage", "ChannelGap", "ChannelError", "sse_connect", "SseEvent",
+    "BackplaneUnavailable",
 ]

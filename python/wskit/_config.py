@@ -142,15 +142,44 @@ def server_config(
     close_timeout: Optional[float],
     limits: Limits,
     write_limit: Union[int, Tuple[int, int]],
+    hosts: Optional[Sequence[str]] = None,
+    auth_timeout: Optional[float] = None,
+    message_rate: Optional[float] = None,
+    message_burst: Optional[float] = None,
+    rate_policy: str = "error",
 ) -> Any:
     """A server Config, shared by every connection of the server."""
     if origins is not None and any(o is None for o in origins):
         raise ValueError("origins may only contain str (requests without Origin are refused "
                          "when origins is set)")
+    if isinstance(origins, str) or isinstance(hosts, str):
+        raise TypeError("origins and hosts are sequences of str, not a str")
+    if hosts is not None and not all(isinstance(h, str) and h for h in hosts):
+        raise ValueError("hosts may only contain non-empty str")
     return _core.Config(
         _core.ROLE_SERVER,
         subprotocols=list(subprotocols) if subprotocols else None,
         origins=list(origins) if origins else None,
+        hosts=list(hosts) if hosts else None,
         **_limits(limits, write_limit, open_timeout, ping_interval, ping_timeout, close_timeout,
                   compression),
+        **rate_options(auth_timeout, message_rate, message_burst, rate_policy),
     )
+
+
+_RATE_POLICIES = {"error": _core.RATE_ERROR, "drop": _core.RATE_DROP, "close": _core.RATE_CLOSE}
+
+
+def rate_options(auth_timeout: Optional[float], message_rate: Optional[float],
+                 message_burst: Optional[float], rate_policy: str) -> dict:
+    """The core's first-message and message-rate options (conn.h)."""
+    if rate_policy not in _RATE_POLICIES:
+        raise ValueError(f'rate_policy must be "error", "drop" or "close", not {rate_policy!r}')
+    rate = 0.0 if message_rate is None else float(message_rate)
+    burst = 0.0 if message_burst is None else float(message_burst)
+    if not rate >= 0 or not burst >= 0:
+        raise ValueError("message_rate and message_burst must be >= 0")
+    if auth_timeout is not None and not float(auth_timeout) > 0:
+        raise ValueError("auth_timeout must be > 0 seconds")
+    return dict(auth_timeout=_seconds(auth_timeout), rate=rate, rate_burst=burst,
+                rate_policy=_RATE_POLICIES[rate_policy])

@@ -26,10 +26,12 @@ from typing import (Any, AsyncIterator, Callable, Generator, Optional, Sequence,
                     Union)
 
 from . import _core
+from .auth import redact_uri  # URIs in logs lose tokens and passwords
 from ._buffer import recv_buffer
 from ._config import Limits, client_config, queue_marks
-from .connection import Connection
-from .exceptions import InvalidHandshake, InvalidURI
+from .channels_client import ChannelSession, ChannelsMixin
+from .connection import Connection, Data
+from .exceptions import ConnectionClosed, InvalidHandshake, InvalidURI, RequestTimeout
 from .handler import Handler
 from .http import HeadersLike
 from .protocol import BaseProtocol, logger
@@ -42,10 +44,47 @@ __all__ = ["connect", "unix_connect", "ClientConnection", "USER_AGENT"]
 USER_AGENT = f"wskit/{_core.__version__} Python/{sys.version_info[0]}.{sys.version_info[1]}"
 
 
-class ClientConnection(Connection):
-    """The client side of an awaitable connection (see Connection)."""
+class ClientConnection(ChannelsMixin, Connection):
+    """The client side of an awaitable connection (see Connection), with
+    the channel protocol's subscribe / unsubscribe / publish
+    (wskit.channels_client): channel messages come from recv() as
+    wskit.ChannelMessage, lost ones as a raised wskit.ChannelGap."""
 
-    __slots__ = ()
+    __slots__ = ("_chan", "_chan_pending")
+
+    def __init__(self, config: Any, loop: asyncio.AbstractEventLoop, *,
+                 chan: Optional[ChannelSession] = None, **kwargs: Any) -> None:
+        super().__init__(config, loop, **kwargs)
+        self._chan = chan
+        self._chan_pending = None
+
+    def _on_message(self, message: Data) -> None:
+        s = self._chan
+        # frames of the channel protocol are looked at only once the
+        # application used it (a plain connection's JSON stays its own)
+        if s is not None and s.tracker is not None and message.__class__ is str:
+            item = self._chan_frame(message)  # type: ignore[arg-type]
+            if item is None:
+                return
+            message = item
+        Connection._on_message(self, message)
+
+    def _queue_item(self, item: Any) -> None:
+        Connection._on_message(self, item)
+
+    async def recv(self) -> Any:
+        """The next message (see Connection.recv); a wskit.ChannelMessage
+        for a subscribed channel. Raises wskit.ChannelGap where channel
+        messages were lost (the connection goes on)."""
+        message = await Connection.recv(self)
+        if isinstance(message, Exception):
+            raise message
+        return message
+
+    def _on_closed(self) -> None:
+        if self._chan_pending:
+            self._chan_fail_pending(self._closed_exc())
+        Connection._on_closed(self)
 
 
 def _now_ms(loop: asyncio.AbstractEventLoop) -> int:
@@ -153,6 +192,8 @@ class connect:
             ping_interval=ping_interval, ping_timeout=ping_timeout, close_timeout=close_timeout,
             limits=limits, write_limit=write_limit)
         self._conn: Optional[BaseProtocol] = None
+        # channel positions: shared by every connection this object makes
+        self._channels = ChannelSession()
 
     # ---- one connection ----
 
@@ -163,7 +204,8 @@ class connect:
                 raise TypeError("protocol_class must make wskit.Handler instances")
             proto._init_base(self._config, loop, None, waiter, recv_buffer())
         else:
-            proto = ClientConnection(self._config, loop, max_queue=self._max_queue, waiter=waiter)
+            proto = ClientConnection(self._config, loop, max_queue=self._max_queue, waiter=waiter,
+                                     chan=self._channels)
         if self._methods is not None:
             proto._rpc_setup(self._methods)
         return proto
@@ -255,12 +297,15 @@ class connect:
                 delay = policy.next()
                 if delay < 0:
                     raise
-                logger.info("connecting to %s failed (%s); retrying in %.3f s", self.uri,
+                logger.info("connecting to %s failed (%s); retrying in %.3f s",
+                            redact_uri(self.uri),
                             str(exc) or type(exc).__name__, delay / 1000)
                 await asyncio.sleep(delay / 1000)
                 continue
             policy.opened(_now_ms(loop))
             try:
+                if isinstance(conn, ClientConnection):
+                    await self._resume(conn)  # what was missed is queued before the user reads
                 yield conn
             finally:
                 conn._close(1000, "")
@@ -269,8 +314,21 @@ class connect:
             delay = policy.next()
             if delay < 0:
                 return
-            logger.info("reconnecting to %s in %.3f s", self.uri, delay / 1000)
+            logger.info("reconnecting to %s in %.3f s", redact_uri(self.uri), delay / 1000)
             await asyncio.sleep(delay / 1000)
+
+    async def _resume(self, conn: ClientConnection) -> None:
+        """Resubscribe the tracked channels before handing ``conn`` out,
+        so what was missed is queued first. A connection lost meanwhile
+        is handed out anyway (its recv() says so); one that does not
+        answer in time is closed the same way."""
+        try:
+            await conn._chan_resume(self._open_timeout)
+        except ConnectionClosed:
+            pass
+        except RequestTimeout as exc:
+            logger.info("resubscribing on %s: %s; reconnecting", redact_uri(self.uri), exc)
+            conn._close(1011, "resubscribe timed out")
 
 
 def unix_connect(path: Optional[str] = None, uri: Optional[str] = None, **kwargs: Any) -> connect:

@@ -13,7 +13,10 @@
     ├── PayloadTooBig               the cause of a 1009 close we sent
     ├── ProtocolError               the cause of a 1002/1007 close we sent
     ├── RequestError                a JSON-RPC request got an error reply
-    └── RequestTimeout              ... or no reply in time (also a TimeoutError)
+    ├── RequestTimeout              ... or no reply in time (also a TimeoutError)
+    ├── ChannelGap                  channel messages were lost (raised by recv(); the
+    │                               connection stays usable)
+    └── ChannelError                the server refused a subscribe/unsubscribe/publish
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ __all__ = [
     "InvalidProxyStatus",
     "RequestError",
     "RequestTimeout",
+    "ChannelGap",
+    "ChannelError",
+    "BackplaneUnavailable",
 ]
 
 # Codes that end a connection normally, on either side.
@@ -179,6 +185,51 @@ class RequestTimeout(WebSocketException, *_TIMEOUT_BASES):  # type: ignore[misc]
 
     def __str__(self) -> str:
         return f"no reply to {self.method!r} within {self.timeout:g} s"
+
+
+class ChannelGap(WebSocketException):
+    """Messages ``first`` to ``last`` (sequence numbers, inclusive) of
+    ``channel`` are lost for good: they left the server's history before
+    this client resumed (``reason`` "expired"), or the channel's history was
+    reset ("epoch"). Raised by recv() in the order the messages would have
+    come; the connection stays usable and the next recv() goes on."""
+
+    def __init__(self, channel: str, first: int, last: int, reason: str) -> None:
+        super().__init__(channel, first, last, reason)
+        self.channel = channel
+        self.first = first
+        self.last = last
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return (f"channel {self.channel!r}: messages {self.first} to {self.last} are lost "
+                f"({self.reason})")
+
+
+class ChannelError(WebSocketException):
+    """The server answered a channel request with an error: ``code`` is its
+    token ("forbidden", "rate_limited", "unavailable", "bad_request",
+    "not_subscribed", "too_many_channels"), ``message`` its text."""
+
+    def __init__(self, code: str, message: str = "", channel: Optional[str] = None) -> None:
+        super().__init__(code, message, channel)
+        self.code = code
+        self.message = message
+        self.channel = channel
+
+    def __str__(self) -> str:
+        where = f" on channel {self.channel!r}" if self.channel is not None else ""
+        return f"{self.code}{where}" + (f": {self.message}" if self.message else "")
+
+
+class BackplaneUnavailable(ChannelError):
+    """The backplane (Redis) is down: a publish or subscribe that needs it
+    failed. Local subscribers keep being served; it reconnects by itself.
+    ``code`` is "unavailable"."""
+
+    def __init__(self, code: str = "unavailable", message: str = "the backplane is down",
+                 channel: Optional[str] = None) -> None:
+        super().__init__(code, message, channel)
 
 
 def closed_exception(

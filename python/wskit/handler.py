@@ -21,6 +21,7 @@ import asyncio
 from typing import Any, Optional, Union
 
 from . import _core
+from ._guard import HELD
 from .protocol import BaseProtocol
 from .rpc import HOLD_WRITE, Params
 
@@ -136,6 +137,12 @@ class Handler(BaseProtocol):
         if headers is not None:
             self._response = headers
         self._open_done()
+        server = self._server
+        # a server's guard may hold on_open back (first-message auth) or close
+        if server is None or server._guard.on_open(self):
+            self.on_open()
+
+    def _app_open(self) -> None:
         self.on_open()
 
     def _on_ping(self, data: bytes) -> None:
@@ -154,5 +161,7 @@ class Handler(BaseProtocol):
 
     def _on_closed(self) -> None:
         self._ended()
+        if self._guard_bits & HELD:  # the server never handed it to on_open
+            return
         code = self.close_code
         self.on_close(1006 if code is None else code, self.close_reason or "")

@@ -114,7 +114,14 @@ class Request:
         self.headers = headers
 
     def __repr__(self) -> str:
-        return f"Request(path={self.path!r}, headers={self.headers!r})"
+        # reprs end up in logs: no tokens from the query, no credential headers
+        from ._core import redact_target
+        headers = Headers([(n, "***" if n.lower() in _SECRET_HEADERS else v)
+                           for n, v in self.headers.raw_items()])
+        return f"Request(path={redact_target(self.path)!r}, headers={headers!r})"
+
+
+_SECRET_HEADERS = ("authorization", "cookie", "proxy-authorization")
 
 
 class Response:

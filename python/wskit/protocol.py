@@ -16,6 +16,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from . import _core
+from ._guard import log_access
 from .exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, closed_exception
 from .http import Headers, Request, Response, parse_head
 from .rpc import RpcMixin
@@ -67,7 +68,7 @@ class BaseProtocol(RpcMixin, _core.Protocol, asyncio.BufferedProtocol):
     share, request/response (RpcMixin) and the server's channels."""
 
     __slots__ = ("_server", "_waiter", "_request", "_response", "_lost_waiter",
-                 "_rpc_methods", "_rpc_tasks", "_rpc_last", "_holds")
+                 "_rpc_methods", "_rpc_tasks", "_rpc_last", "_holds", "user", "_guard_bits")
 
     _server: Optional["Server"]
     _waiter: Optional["asyncio.Future[Any]"]
@@ -85,6 +86,9 @@ class BaseProtocol(RpcMixin, _core.Protocol, asyncio.BufferedProtocol):
         self._rpc_tasks = None    # async method calls running
         self._rpc_last = 0        # the last request id we issued
         self._holds = 0           # why reading is paused (rpc.HOLD_* bits)
+        # what serve()'s authenticate / first_message_auth returned (server side)
+        self.user: Any = None
+        self._guard_bits = 0      # admission state (_guard: COUNTED, AUTH_PENDING, ...)
 
     # ---- properties ----
 
@@ -169,6 +173,35 @@ class BaseProtocol(RpcMixin, _core.Protocol, asyncio.BufferedProtocol):
         server = self._server
         if server is not None:
             server.connections.add(self)
+            server._guard.made(self)
+
+    # ---- admission (server side: serve()'s limits and auth hooks, see _guard) ----
+
+    def _accept(self, subprotocol: Optional[str] = None,
+                headers: Optional[List[Tuple[str, str]]] = None) -> bool:
+        ok = _core.Protocol._accept(self, subprotocol, headers)
+        if ok:
+            log_access(self, 101)
+        return ok  # type: ignore[no-any-return]
+
+    def _reject(self, status: int = 0, headers: Optional[List[Tuple[str, str]]] = None,
+                body: Optional[bytes] = None) -> bool:
+        ok = _core.Protocol._reject(self, status, headers, body)
+        if ok:
+            log_access(self, status)
+        return ok  # type: ignore[no-any-return]
+
+    def _on_auth(self, message: Any) -> None:
+        # the first message, held for first_message_auth (auth_timeout)
+        server = self._server
+        if server is None:
+            self._authenticate(False, "authentication failed")
+            return
+        server._guard.on_auth(server, self, message)
+
+    def _app_open(self) -> None:
+        """Hand the open connection to the application (deferred until
+        first-message authentication succeeds)."""
 
     # ---- server handshake ----
 

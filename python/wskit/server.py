@@ -24,11 +24,13 @@ from typing import (Any, Awaitable, Callable, Generator, List, Optional, Sequenc
 from . import _core
 from ._buffer import recv_buffer
 from ._config import Limits, queue_marks, server_config
+from ._guard import Guard
 from .client import USER_AGENT
-from .connection import Connection
+from .connection import Connection, Data
 from .exceptions import ConnectionClosed
 from .handler import Handler
 from .http import Request, Response
+from .hub import ChannelHub, channel_class
 from .protocol import BaseProtocol, logger
 from .rpc import Methods, as_methods
 
@@ -41,6 +43,12 @@ class ServerConnection(Connection):
     __slots__ = ("_task",)
 
     def _on_open(self, headers: Any) -> None:
+        server = self._server
+        assert server is not None
+        if server._guard.on_open(self):  # else closed, or waiting for first-message auth
+            self._app_open()
+
+    def _app_open(self) -> None:
         server = self._server
         assert server is not None
         self._task = self._loop.create_task(server._run_handler(self))
@@ -68,7 +76,9 @@ class Server:
                  process_request: Optional[ProcessRequest],
                  select_subprotocol: Optional[SelectSubprotocol],
                  server_header: Optional[str], max_queue: Union[int, Tuple[int, int], None],
-                 close_timeout: Optional[float], methods: Optional[Methods] = None) -> None:
+                 close_timeout: Optional[float], methods: Optional[Methods] = None,
+                 guard: Optional[Guard] = None,
+                 channel_options: Optional[dict] = None) -> None:
         self._handler = handler
         self._protocol_class = protocol_class
         self._config = config
@@ -85,6 +95,18 @@ class Server:
         self._methods = methods
         self._channels = _core.Channels()
         self.connections: Set[BaseProtocol] = set()
+        self._guard = guard if guard is not None else Guard()  # limits and auth hooks
+        self._init_channels(**(channel_options or {}))
+
+    def _init_channels(self, channels_path: Optional[str] = None, sse_path: Optional[str] = None,
+                       sse_heartbeat: Optional[float] = 15.0, sse_retry: Optional[float] = 2.0,
+                       **hub_options: Any) -> None:
+        # the hub: JSON channel protocol, SSE, history, backplane (wskit.hub)
+        self._channels_path = channels_path
+        self._hub = ChannelHub(self, **hub_options)
+        if sse_path is not None:
+            from .sse import SseStreams
+            SseStreams(self._hub, sse_path, heartbeat=sse_heartbeat, retry=sse_retry)
 
     # ---- connections ----
 
@@ -101,17 +123,22 @@ class Server:
 
     # ---- channels ----
 
-    def publish(self, channel: str, message: Union[str, bytes]) -> List[BaseProtocol]:
-        """Send ``message`` (str: text, bytes-like: binary) to every
-        connection subscribed to ``channel``, framed once. Returns the
-        subscribers skipped because they could not take it now (over their
-        write limit: a slow reader, or closing); nothing is buffered for
-        them."""
-        skipped = self._channels.publish(channel, message)
-        if skipped:
-            logger.debug("publish to %r skipped %d slow or closing connection(s)", channel,
-                         len(skipped))
-        return skipped  # type: ignore[no-any-return]
+    def publish(self, channel: str, message: Any) -> List[BaseProtocol]:
+        """Publish ``message`` (str: text, bytes-like: binary, anything else:
+        JSON) to ``channel``: to the connections that ``subscribe()``d to it
+        (the bare payload, framed once), to channels_path and SSE subscribers
+        (numbered, kept in the history), on every instance sharing the
+        backplane. Returns the raw subscribers skipped because they could
+        not take it now (over their write limit: a slow reader, or
+        closing). With a backplane the message is delivered once Redis
+        numbered it (returns []); raises BackplaneUnavailable while Redis
+        is down."""
+        return self._hub.publish(channel, message)
+
+    async def apublish(self, channel: str, message: Any) -> int:
+        """publish(), then wait until the message is numbered: returns its
+        seq (raises BackplaneUnavailable if Redis failed)."""
+        return await self._hub.apublish(channel, message)
 
     def subscribers(self, channel: str) -> List[BaseProtocol]:
         """The connections subscribed to ``channel`` (a snapshot)."""
@@ -119,6 +146,22 @@ class Server:
 
     def _forget(self, conn: BaseProtocol) -> None:
         self.connections.discard(conn)
+        self._hub.forget(conn)
+        self._guard.lost(conn)
+
+    # ---- counts ----
+
+    def connections_per_ip(self, addr: str) -> int:
+        """Open connections from the address ``addr`` (textual IP)."""
+        return self._guard.ip_limit.count(addr)  # type: ignore[no-any-return]
+
+    @property
+    def stats(self) -> dict:
+        """Counts: connections (open), addresses (distinct IPs connected),
+        ip_rejected (429), ip_closed (1013), auth_rejected (refused by
+        authenticate), auth_failed (first-message auth failed or timed out),
+        rate_limited (messages over message_rate, every policy)."""
+        return self._guard.stats(self)
 
     def _spawn(self, coro: Awaitable[Any]) -> "asyncio.Task[Any]":
         task = self._loop.create_task(coro)  # type: ignore[arg-type]
@@ -145,6 +188,8 @@ class Server:
         """Answer a request (called from the connection's _on_request)."""
         if self._closing:
             conn._reject(503, [("Content-Type", "text/plain")], b"Server is shutting down.\n")
+            return
+        if self._guard.refuse(conn):  # too many connections from its address: 429
             return
         if self._process_request is not None:
             try:
@@ -186,8 +231,24 @@ class Server:
             conn._reject(500, [], b"Internal Server Error\n")
 
     def _accept(self, conn: BaseProtocol, status: int) -> None:
+        sse = self._hub.sse
+        if sse is not None and sse.wants(conn):  # Server-Sent Events on this port
+            if status != 426:  # 426: a valid GET that is not an upgrade; else the core's answer
+                conn._reject(0)
+                return
+            if not self._guard.check_request(self, conn, lambda: self._accept(conn, status)):
+                sse.start(conn)
+            return
         if status:  # not a valid upgrade: the core's answer (400, 403, 426)
             conn._reject(0)
+            return
+        if self._guard.check_request(self, conn, lambda: self._accept(conn, 0)):
+            return  # authenticate answered (401...) or is deciding
+        if self._channels_path is not None and self._hub.is_channels_request(
+                conn, self._channels_path):
+            conn.__class__ = channel_class(type(conn))  # the hub answers its messages
+        elif self._handler is None and self._protocol_class is None:
+            conn._reject(404, [("Content-Type", "text/plain")], b"Not Found\n")
             return
         subprotocol = None
         select = self._select_subprotocol
@@ -221,6 +282,7 @@ class Server:
         self._closing = True
         if self._aserver is not None:
             self._aserver.close()
+        self._hub.close()
         for conn in list(self.connections):
             try:
                 conn._close(code, reason)
@@ -239,6 +301,7 @@ class Server:
             await asyncio.gather(*(c.wait_closed() for c in conns), return_exceptions=True)
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._hub.wait_closed()
 
     async def serve_forever(self) -> None:
         """Serve until close() is called; cancelling it closes the server."""
@@ -277,6 +340,25 @@ class serve:
     (the request head; over them: 431), ``max_queue``, ``write_limit``;
     ``streaming=True`` hands big messages over in pieces. Other keyword
     arguments go to loop.create_server().
+
+    Guards (docs/auth.md): ``hosts``: allowed Host values (others get 403).
+    ``authenticate(ws, request)`` (sync or async) returns user data (stored
+    as ``ws.user``), None/False for 401, or a Response.
+    ``first_message_auth(ws, message)`` (sync or async) judges the first
+    message within ``auth_timeout`` seconds (None/False or the deadline:
+    close 1008; nothing else is processed before). ``message_rate`` per
+    second (0: off) with ``message_burst`` and ``rate_policy`` "error" |
+    "drop" | "close"; ``max_connections_per_ip`` (0: off) with
+    ``ip_limit_policy`` "reject" (429) | "close" (1013).
+
+    Channels (docs/python.md, docs/protocol.md): ``channels_path`` serves
+    the JSON channel protocol there (``client_publish``, ``authorize(ws,
+    action, channel)``, ``max_subscriptions``); ``history_size`` messages
+    and ``history_ttl`` seconds of history per channel for resume;
+    ``backplane="redis://HOST:PORT/DB"`` (keys under ``backplane_prefix``)
+    shares channels between instances; ``sse_path`` serves Server-Sent
+    Events (``sse_heartbeat``, ``sse_retry`` seconds). ``handler`` may be
+    None when only channels or SSE are served.
     """
 
     def __init__(
@@ -309,12 +391,41 @@ class serve:
         server_header: Optional[str] = USER_AGENT,
         methods: Union[Methods, dict, None] = None,
         protocol_class: Optional[Callable[[], Handler]] = None,
+        hosts: Optional[Sequence[str]] = None,
+        authenticate: Optional[Callable[[Any, Request], Any]] = None,
+        first_message_auth: Optional[Callable[[Any, Data], Any]] = None,
+        auth_timeout: float = 5.0,
+        message_rate: float = 0,
+        message_burst: Optional[float] = None,
+        rate_policy: str = "error",
+        max_connections_per_ip: int = 0,
+        ip_limit_policy: str = "reject",
+        channels_path: Optional[str] = None,
+        client_publish: bool = True,
+        authorize: Optional[Callable[[Any, str, str], Any]] = None,
+        history_size: int = 100,
+        history_ttl: float = 300.0,
+        max_subscriptions: int = 100,
+        backplane: Optional[str] = None,
+        backplane_prefix: str = "wskit:",
+        sse_path: Optional[str] = None,
+        sse_heartbeat: Optional[float] = 15.0,
+        sse_retry: Optional[float] = 2.0,
         **kwargs: Any,
     ) -> None:
         if protocol_class is None and isinstance(handler, type) and issubclass(handler, Handler):
             handler, protocol_class = None, handler
-        if handler is None and protocol_class is None:
+        if handler is None and protocol_class is None and channels_path is None and \
+                sse_path is None:
             raise TypeError("serve() needs a handler coroutine function or a Handler class")
+        if history_size < 0 or history_ttl < 0 or max_subscriptions < 0:
+            raise ValueError("history_size, history_ttl and max_subscriptions must be >= 0")
+        self._channel_options = dict(
+            channels_path=channels_path, sse_path=sse_path, sse_heartbeat=sse_heartbeat,
+            sse_retry=sse_retry, client_publish=client_publish, authorize=authorize,
+            history_size=history_size, history_ttl=history_ttl,
+            max_subscriptions=max_subscriptions, backplane=backplane,
+            backplane_prefix=backplane_prefix)
         queue_marks(max_queue)  # validate now
         self._handler = handler
         self._protocol_class = protocol_class
@@ -323,19 +434,30 @@ class serve:
                              select_subprotocol=select_subprotocol, server_header=server_header,
                              max_queue=max_queue, close_timeout=close_timeout,
                              methods=as_methods(methods))
+        # each started Server gets its own Guard (its own counts); made once now to check
+        self._guard_options = dict(authenticate=authenticate,
+                                   first_message_auth=first_message_auth,
+                                   max_connections_per_ip=max_connections_per_ip,
+                                   ip_limit_policy=ip_limit_policy)
+        Guard(**self._guard_options)
         limits = Limits(max_size, max_frame_size, max_fragments, max_line_size, max_head_size,
                         max_headers, streaming)
         self._config = server_config(
             subprotocols=subprotocols, origins=origins, compression=compression,
             open_timeout=open_timeout, ping_interval=ping_interval, ping_timeout=ping_timeout,
-            close_timeout=close_timeout, limits=limits, write_limit=write_limit)
+            close_timeout=close_timeout, limits=limits, write_limit=write_limit,
+            hosts=hosts, auth_timeout=auth_timeout if first_message_auth is not None else None,
+            message_rate=message_rate, message_burst=message_burst, rate_policy=rate_policy)
         self._kwargs = kwargs
         self._server: Optional[Server] = None
 
     async def _start(self) -> Server:
         loop = asyncio.get_running_loop()
         server = Server(self._handler, self._protocol_class, self._config,
+                        guard=Guard(**self._guard_options),
+                        channel_options=self._channel_options,
                         **self._options)  # type: ignore[arg-type]
+        await server._hub.start()  # the backplane: connected before we listen
         kw = dict(self._kwargs)
         if self._ssl is not None:
             kw["ssl"] = self._ssl

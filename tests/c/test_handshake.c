@@ -396,6 +396,81 @@ TEST(server_origin_null_entry_admits_missing_origin) {
   CHECK_INT(server_status(&so, GOOD("Origin: https://evil.com\r\n"), &req), 403);
 }
 
+/* A request with the given Host value (instead of GOOD's). */
+#define WITH_HOST(host)                                                                   \
+  "GET /chat HTTP/1.1\r\nHost: " host "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"  \
+  "Sec-WebSocket-Key: " KEY "\r\nSec-WebSocket-Version: 13\r\n\r\n"
+
+TEST(server_host_allowlist) {
+  wsk_server_hs_opts_t so;
+  wsk_server_hs_opts_init(&so);
+  const char *hosts[] = { "example.com", "api.example.com:8443", "[::1]", "127.0.0.1:9000" };
+  so.hosts = hosts;
+  so.nhosts = 4;
+  wsk_server_hs_request_t req;
+  /* no port in the entry: any port, or none; case-insensitive */
+  CHECK_INT(server_status(&so, WITH_HOST("example.com"), &req), 0);
+  CHECK_INT(server_status(&so, WITH_HOST("EXAMPLE.com:8080"), &req), 0);
+  /* a port in the entry: only that one */
+  CHECK_INT(server_status(&so, WITH_HOST("api.example.com:8443"), &req), 0);
+  CHECK_INT(server_status(&so, WITH_HOST("api.example.com:443"), &req), 403);
+  CHECK_STR(req.error, "Host not allowed");
+  CHECK_INT(server_status(&so, WITH_HOST("api.example.com"), &req), 403);
+  CHECK_INT(server_status(&so, WITH_HOST("127.0.0.1:9000"), &req), 0);
+  CHECK_INT(server_status(&so, WITH_HOST("127.0.0.1:9001"), &req), 403);
+  /* IPv6 literals in brackets */
+  CHECK_INT(server_status(&so, WITH_HOST("[::1]"), &req), 0);
+  CHECK_INT(server_status(&so, WITH_HOST("[::1]:8080"), &req), 0);
+  CHECK_INT(server_status(&so, WITH_HOST("[::2]:8080"), &req), 403);
+  /* DNS rebinding: other names, suffixes and malformed values are refused */
+  CHECK_INT(server_status(&so, WITH_HOST("evil.com"), &req), 403);
+  CHECK_INT(server_status(&so, WITH_HOST("example.com.evil.com"), &req), 403);
+  CHECK_INT(server_status(&so, WITH_HOST("example.com:"), &req), 403);
+  CHECK_INT(server_status(&so, WITH_HOST("[::1"), &req), 403);
+  CHECK_INT(server_status(&so, WITH_HOST("[::1]x"), &req), 403);
+  /* Origin is checked first */
+  const char *origins[] = { "https://example.com" };
+  so.origins = origins;
+  so.norigins = 1;
+  CHECK_INT(server_status(&so, "GET /chat HTTP/1.1\r\nHost: evil.com\r\nUpgrade: websocket\r\n"
+                               "Connection: Upgrade\r\nOrigin: https://example.com\r\nSec-WebSocket-Key: " KEY
+                               "\r\nSec-WebSocket-Version: 13\r\n\r\n", &req), 403);
+  CHECK_STR(req.error, "Host not allowed");
+  CHECK_INT(server_status(&so, "GET /chat HTTP/1.1\r\nHost: evil.com\r\nUpgrade: websocket\r\n"
+                               "Connection: Upgrade\r\nOrigin: https://bad.org\r\nSec-WebSocket-Key: " KEY
+                               "\r\nSec-WebSocket-Version: 13\r\n\r\n", &req), 403);
+  CHECK_STR(req.error, "Origin not allowed");
+  /* no list: any Host */
+  CHECK_INT(server_status(NULL, WITH_HOST("anything.example:1"), &req), 0);
+}
+
+TEST(server_host_allowlist_bare_ipv6_entry) {
+  wsk_server_hs_opts_t so;
+  wsk_server_hs_opts_init(&so);
+  const char *hosts[] = { "::1", "[fe80::1]:80" };
+  so.hosts = hosts;
+  so.nhosts = 2;
+  CHECK_INT(server_status(&so, WITH_HOST("[::1]:5000"), NULL), 0);
+  CHECK_INT(server_status(&so, WITH_HOST("[FE80::1]:80"), NULL), 0);
+  CHECK_INT(server_status(&so, WITH_HOST("[fe80::1]:81"), NULL), 403);
+}
+
+/* The same rule for the plain requests a driver answers itself (SSE). */
+TEST(server_host_allowed_direct) {
+  wsk_server_hs_opts_t so;
+  wsk_server_hs_opts_init(&so);
+  CHECK_INT(wsk_server_host_allowed(&so, NULL, 0), 1); /* no list: anything */
+  const char *hosts[] = { "example.com", "[::1]:80" };
+  so.hosts = hosts;
+  so.nhosts = 2;
+  CHECK_INT(wsk_server_host_allowed(&so, "example.com:9", 13), 1);
+  CHECK_INT(wsk_server_host_allowed(&so, "[::1]:80", 8), 1);
+  CHECK_INT(wsk_server_host_allowed(&so, "[::1]:81", 8), 0);
+  CHECK_INT(wsk_server_host_allowed(&so, "evil.com", 8), 0);
+  CHECK_INT(wsk_server_host_allowed(&so, "", 0), 0);
+  CHECK_INT(wsk_server_host_allowed(&so, NULL, 0), 0); /* no Host at all */
+}
+
 TEST(server_chooses_clients_first_supported_subprotocol) {
   wsk_server_hs_opts_t so;
   wsk_server_hs_opts_init(&so);
@@ -627,9 +702,12 @@ int main(void) {
   RUN(server_rejects_missing_or_bad_key_with_400);
   RUN(server_origin_allowlist);
   RUN(server_origin_null_entry_admits_missing_origin);
+  RUN(server_host_allowlist);
+  RUN(server_host_allowlist_bare_ipv6_entry);
   RUN(server_chooses_clients_first_supported_subprotocol);
   RUN(server_request_offers_exact_subprotocols);
   RUN(server_negotiates_deflate);
+  RUN(server_host_allowed_direct);
   RUN(server_response_101);
   RUN(server_response_rejects_bad_input);
   RUN(server_reject_426_names_version);

@@ -603,6 +603,56 @@ TEST(built_response_parses_back) {
   wsk_buf_free(&b);
 }
 
+/* The redacted form of a target, as a C string (static buffer). */
+static const char *redacted(const char *t) {
+  static char out[512];
+  wsk_buf_t b = { 0 };
+  int r = wsk_http_redact_target(&b, t, strlen(t));
+  snprintf(out, sizeof out, "%.*s", r == 0 ? (int)b.len : 0, r == 0 ? (const char *)b.data : "");
+  wsk_buf_free(&b);
+  return r == 0 ? out : "(error)";
+}
+
+TEST(redact_target_hides_credential_parameters) {
+  CHECK_STR(redacted("/chat"), "/chat");
+  CHECK_STR(redacted("/chat?room=1"), "/chat?room=1");
+  CHECK_STR(redacted("/chat?token=abc.def"), "/chat?token=***");
+  CHECK_STR(redacted("/ws?room=a&access_token=xyz&x=1"), "/ws?room=a&access_token=***&x=1");
+  CHECK_STR(redacted("/ws?TOKEN=1&Api_Key=2&password=3&sig=4"), "/ws?TOKEN=***&Api_Key=***&password=***&sig=***");
+  const char *names[] = { "id_token", "refresh_token", "auth", "authorization", "key", "apikey",
+                          "passwd", "secret", "jwt", "session", "sessionid", "signature", "ticket" };
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    char in[64], want[64];
+    snprintf(in, sizeof in, "/?%s=v", names[i]);
+    snprintf(want, sizeof want, "/?%s=***", names[i]);
+    CHECK_STR(redacted(in), want);
+  }
+  /* percent-encoded names are seen through; look-alikes are kept */
+  CHECK_STR(redacted("/?%74oken=s"), "/?%74oken=***");
+  CHECK_STR(redacted("/?tokens=s&my_token=t&token"), "/?tokens=s&my_token=t&token");
+  /* empty values, empty pairs, repeated names, a trailing fragment */
+  CHECK_STR(redacted("/?token=&&token=b&"), "/?token=***&&token=***&");
+  CHECK_STR(redacted("/p?key=v#frag"), "/p?key=***#frag");
+  CHECK_STR(redacted("/?"), "/?");
+  CHECK_STR(redacted(""), "");
+}
+
+TEST(redact_target_appends_and_rejects_null) {
+  wsk_buf_t b = { 0 };
+  CHECK_INT(wsk_buf_append_str(&b, "GET "), 0);
+  CHECK_INT(wsk_http_redact_target(&b, "/a?jwt=x", 8), 0);
+  CHECK_INT(b.len, 14);
+  CHECK_MEM(b.data, "GET /a?jwt=***", 14);
+  CHECK_INT(wsk_http_redact_target(&b, NULL, 3), WSK_EINVAL);
+  CHECK_INT(b.len, 14);
+  /* the length is honoured: bytes after it are not read */
+  b.len = 0;
+  CHECK_INT(wsk_http_redact_target(&b, "/x?token=abc", 8), 0);
+  CHECK_INT(b.len, 8);
+  CHECK_MEM(b.data, "/x?token", 8);
+  wsk_buf_free(&b);
+}
+
 int main(void) {
   RUN(request_parses_line_and_headers);
   RUN(response_parses_status_and_reason);
@@ -656,5 +706,7 @@ int main(void) {
   RUN(response_build_rejects_crlf_nul_and_owned);
   RUN(reason_phrases);
   RUN(built_response_parses_back);
+  RUN(redact_target_hides_credential_parameters);
+  RUN(redact_target_appends_and_rejects_null);
   return test_summary();
 }

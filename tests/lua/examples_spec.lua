@@ -55,6 +55,34 @@ describe("examples/lua", function()
         end, 20)
     end)
 
+    it("channels_server.lua: two instances share channels through redis", function()
+        H.run(function()
+            local _, redis = H.redis()
+            local pa, port_a = start("channels_server.lua", "0 " .. redis)
+            local _, port_b = start("channels_server.lua", "0 " .. redis)
+            local function client(port, token)
+                return H.track(assert(wskit.client{ reconnect = true,
+                    url = ("ws://127.0.0.1:%d/channels?token=%s"):format(port, token) }))
+            end
+            local alice, bob, guest = client(port_a, "alice"), client(port_b, "bob"), client(port_b, "x")
+            assert(alice:subscribe("chat.lobby"))
+            assert(bob:subscribe("chat.lobby"))
+            assert(guest:subscribe("clock"))
+            local tick = assert(guest:receive(5))
+            assert.equal("number", type(tick.data.time))
+            assert.same({ nil, "forbidden: not allowed to publish" }, { guest:publish("chat.lobby", "hi") })
+            assert.same({ nil, "forbidden: not allowed to publish" }, { bob:publish("clock", "hi") })
+            local seq = assert(bob:publish("chat.lobby", "hi from b"))
+            for _, cl in ipairs({ alice, bob }) do
+                local m = assert(cl:receive(5))
+                assert.same({ "hi from b", seq }, { m.data, m.seq })
+            end
+            pa:kill()
+            assert.equal(0, pa:wait(10))
+            assert.matches("shutting down on SIGTERM", pa:output())
+        end, 30)
+    end)
+
     it("reconnecting_bot.lua comes back after the server restarts", function()
         H.run(function()
             local seen = {}

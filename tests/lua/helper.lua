@@ -15,16 +15,26 @@ local tracked = {}  -- servers, clients and processes to clean up after a test
 
 -- Scratch files go to $WSKIT_TEST_TMP (tests/lua/run.sh makes one per run
 -- and removes it), else next to os.tmpname()'s.
+-- Names are unique per interpreter run (os.tmpname's), not math.random's:
+-- its unseeded sequence repeats, and a killed peer of an earlier run
+-- writes its .rc file after it was removed, so a later peer with the same
+-- name would look finished at once.
 local scratch_dir = os.getenv("WSKIT_TEST_TMP")
 local scratch_n = 0
+local scratch_tag
 function H.scratch()
     if not scratch_dir then
         local base = os.tmpname()
         os.remove(base)
         return base
     end
+    if not scratch_tag then
+        local t = os.tmpname()
+        os.remove(t)
+        scratch_tag = t:match("([^/]+)$"):gsub("[^%w]", "")
+    end
     scratch_n = scratch_n + 1
-    return ("%s/%d-%d"):format(scratch_dir, math.random(1, 1e9), scratch_n)
+    return ("%s/%s-%d"):format(scratch_dir, scratch_tag, scratch_n)
 end
 
 function H.track(obj)
@@ -180,6 +190,40 @@ end
 function H.node_client(url, count, size)
     return H.bg(("env NODE_PATH=/usr/share/nodejs node %s/node_peer.js client %s %d %d"):format(
         H.peers, url, count or 3, size or 0))
+end
+
+-- a python3-websockets client of the channel protocol (peers/py_channels.py)
+function H.py_channels(url, channel, count, args)
+    return H.bg(("%s %s/py_channels.py %s %s %d %s"):format(H.python, H.peers, url, channel,
+        count, args or ""))
+end
+
+-- the FRAME lines a py_channels peer printed, decoded
+function H.frames(proc)
+    local out = {}
+    for line in proc:output():gmatch("FRAME ([^\n]+)") do
+        out[#out + 1] = wskit.json_decode(line)
+    end
+    return out
+end
+
+-- a free TCP port on 127.0.0.1 (bound by the kernel, then released)
+function H.free_port()
+    local f = io.popen(H.python .. [[ -c "import socket; s=socket.socket(); ]]
+        .. [[s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"]])
+    local port = tonumber(f:read("*a"):match("%d+"))
+    f:close()
+    return port
+end
+
+-- a redis-server on a free loopback port, no persistence: proc, url.
+-- port: reuse one (a restart).
+function H.redis(port)
+    port = port or H.free_port()
+    local p = H.bg(("redis-server --port %d --bind 127.0.0.1 --save \"\" --appendonly no"):format(port))
+    p:expect("(Ready to accept connections)")
+    p.port = port
+    return p, ("redis://127.0.0.1:%d/0"):format(port)
 end
 
 -- the C example chat_server (JSON-RPC echo/count/ignore): proc, port

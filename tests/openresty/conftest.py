@@ -171,3 +171,45 @@ def nginx(certs):
     else:
         shutil.rmtree(prefix, ignore_errors=True)
     assert not bad, "\n".join(bad)
+
+
+# ---- the hub tests (or_hub.py): redis-server and nginx_hub.conf.in ----
+
+from or_hub import Redis, HubNginx  # noqa: E402
+
+
+@pytest.fixture
+def redis_server():
+    r = Redis()
+    r.start()
+    yield r
+    r.cleanup()
+
+
+@pytest.fixture
+def hub_nginx():
+    """Start nginx instances of nginx_hub.conf.in: hub_nginx(backplane=None,
+    workers=1). Stopped after the test; a crash or a Lua error nobody
+    expected in their logs fails it."""
+    started = []
+
+    def start(backplane=None, workers=1):
+        n = HubNginx(backplane, workers)
+        started.append(n)
+        return n
+    yield start
+    bad = []
+    for n in started:
+        n.quit()  # all at once: each waits for its timers and connections
+    for n in started:
+        bad += n.stop()
+    assert not bad, "\n".join(bad)
+
+
+@pytest.fixture(scope="module")
+def local_hub():
+    """One nginx with the in-worker hub (one worker), shared by a module."""
+    n = HubNginx(None, 1)
+    yield n
+    bad = n.stop()
+    assert not bad, "\n".join(bad)

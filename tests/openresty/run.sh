@@ -1,7 +1,8 @@
 #!/bin/sh
 # `make test-openresty`: unit tests of wskit.proto under LuaJIT, Lua 5.4
 # and Lua 5.4 with ASan+UBSan,
-# then the pytest suite (a real nginx + python3-websockets). Every part is
+# then the pytest suite (a real nginx + python3-websockets; the hub tests
+# also start redis-server). Every part is
 # bounded; the last line is "<label>: N passed, M failed".
 label=$1
 passed=0; failed=0
@@ -24,6 +25,12 @@ asan="$(${CC:-cc} -print-file-name=libasan.so) $(${CC:-cc} -print-file-name=libu
 out=$(ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   LD_PRELOAD="$asan" timeout 120 lua5.4 tests/openresty/test_proto.lua build/lua54-asan 2>&1)
 count "wskit.proto (Lua 5.4, ASan)" "$out" $?
+# the channel parts (hub, protocol, backplane formats, SSE, rate, auth)
+out=$(timeout 60 luajit tests/openresty/test_proto_hub.lua build/lua 2>&1); count "wskit.proto hub (LuaJIT)" "$out" $?
+out=$(timeout 60 lua5.4 tests/openresty/test_proto_hub.lua build/lua54 2>&1); count "wskit.proto hub (Lua 5.4)" "$out" $?
+out=$(ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  LD_PRELOAD="$asan" timeout 120 lua5.4 tests/openresty/test_proto_hub.lua build/lua54-asan 2>&1)
+count "wskit.proto hub (Lua 5.4, ASan)" "$out" $?
 
 log=build/pytest-$label.log
 timeout 600 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/openresty/ > "$log" 2>&1

@@ -319,7 +319,7 @@ async def test_serve_answers_plain_http_with_the_chat_page():
         assert status == 200
         assert headers["content-type"] == "text/html; charset=utf-8"
         assert b"<title>wskit chat</title>" in body
-        assert b"new WebSocket(" in body
+        assert b"new WebSocket(" in body and b"/channels" in body
         status, _, _ = await http_get(http_url(url) + "nothing-here")
         assert status == 404
 
@@ -345,34 +345,78 @@ async def test_serve_broadcast_reaches_every_client():
             assert await b.recv() == b"\x01\x02"
 
 
-async def test_serve_chat_names_joins_messages_and_leaves():
-    async with cli_server("--chat") as (_, url):
-        async with wskit.connect(url + "?name=alice") as alice:
-            welcome = json.loads(await alice.recv())
-            assert welcome == {"type": "welcome", "name": "alice", "users": ["alice"],
-                               "history": []}
-            assert json.loads(await alice.recv())["type"] == "join"  # our own
-            async with wskit.connect(url + "?name=alice") as twin:
-                welcome = json.loads(await twin.recv())
-                assert welcome["name"] == "alice-2"  # names stay unique
-                assert welcome["users"] == ["alice", "alice-2"]
-                joined = json.loads(await alice.recv())
-                assert joined == {"type": "join", "name": "alice-2",
-                                  "users": ["alice", "alice-2"]}
-                assert json.loads(await twin.recv())["type"] == "join"  # its own
-                await twin.send("hi <b>all</b>")
-                for ws in (alice, twin):
-                    event = json.loads(await ws.recv())
-                    assert event["type"] == "message"
-                    assert event["name"] == "alice-2"
-                    assert event["text"] == "hi <b>all</b>"
-            left = json.loads(await alice.recv())
-            assert left == {"type": "leave", "name": "alice-2", "users": ["alice"]}
-        # a newcomer gets the history
-        async with wskit.connect(url) as guest:
-            welcome = json.loads(await guest.recv())
-            assert welcome["name"] == "guest-1"
-            assert [m["text"] for m in welcome["history"]] == ["hi <b>all</b>"]
+async def test_serve_chat_channels_bot_terminal_and_sse():
+    async with cli_server("--chat") as (proc, url):
+        async with wskit.connect(url + "channels") as ann:
+            await ann.subscribe("lobby")
+            seq = await ann.publish("lobby", {"user": "ann", "text": "/bot ping"})
+            m = await asyncio.wait_for(ann.recv(), 10)
+            assert (m.seq, m.data["text"]) == (seq, "/bot ping")
+            m = await asyncio.wait_for(ann.recv(), 10)  # the bot answers
+            assert m.data["user"] == "bot" and m.data["text"] == "pong"
+            await ann.publish("lobby", {"user": "ann", "text": "bot: help"})
+            await asyncio.wait_for(ann.recv(), 10)
+            m = await asyncio.wait_for(ann.recv(), 10)
+            assert m.data["user"] == "bot" and "/bot time" in m.data["text"]
+            # a terminal user joins a room: lines in, the room's JSON out
+            async with wskit.connect(url + "?name=tom&room=lobby") as tom:
+                welcome = json.loads(await tom.recv())
+                assert welcome == {"type": "welcome", "name": "tom", "room": "lobby",
+                                   "rooms": ["lobby", "random", "help"]}
+                await tom.send("hi <b>all</b>")
+                line = json.loads(await asyncio.wait_for(tom.recv(), 10))
+                assert (line["user"], line["text"]) == ("tom", "hi <b>all</b>")
+                m = await asyncio.wait_for(ann.recv(), 10)
+                assert m.data["user"] == "tom"
+            with pytest.raises(wskit.ConnectionClosed) as e:
+                async with wskit.connect(url + "?room=nope") as bad:
+                    await bad.recv()
+            assert e.value.code == 1008
+        # the room as Server-Sent Events, from the beginning of its history
+        events = []
+        async for ev in wskit.sse_connect(http_url(url) + "events?channel=lobby",
+                                          last_event_id=f"{m.epoch}:0"):
+            events.append(ev)
+            if len(events) == 5:
+                break
+        texts = [json.loads(e.data)["text"] for e in events]
+        assert texts[:3] == ["/bot ping", "pong", "bot: help"] and "/bot time" in texts[3]
+        assert texts[4] == "hi <b>all</b>"
+        assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+    log = proc.log.result().decode()
+    assert "bot joined lobby, random, help" in log
+    assert "joined lobby as 'tom' (terminal)" in log
+
+
+async def test_serve_chat_without_the_bot():
+    async with cli_server("--chat", "--no-bot") as (proc, url):
+        async with wskit.connect(url + "channels") as ann:
+            await ann.subscribe("lobby")
+            await ann.publish("lobby", {"user": "ann", "text": "/bot ping"})
+            await asyncio.wait_for(ann.recv(), 10)
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(ann.recv(), 0.5)
+    assert "bot joined" not in proc.log.result().decode()
+
+
+async def test_serve_chat_instances_share_rooms_through_redis():
+    from redis_server import RedisServer
+    r = RedisServer()
+    r.start()
+    try:
+        async with cli_server("--chat", "--redis", r.url) as (p1, url1), \
+                cli_server("--chat", "--redis", r.url, "--no-bot") as (p2, url2):
+            async with wskit.connect(url1 + "channels") as a, \
+                    wskit.connect(url2 + "channels") as b:
+                await a.subscribe("random")
+                await b.subscribe("random")
+                await b.publish("random", {"user": "b", "text": "/bot echo scale"})
+                for ws in (a, b):  # both instances: the message, then the one bot's answer
+                    got = [(await asyncio.wait_for(ws.recv(), 10)).data["text"]
+                           for _ in range(2)]
+                    assert got == ["/bot echo scale", "scale"]
+    finally:
+        r.kill()
 
 
 async def test_serve_stops_on_sigterm_closing_with_1001():
@@ -463,5 +507,6 @@ def test_install_layout_has_the_commands_and_the_page():
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stderr
         for path in ("wskit/cli/__init__.py", "wskit/cli/connect.py", "wskit/cli/serve.py",
-                     "wskit/cli/bench.py", "wskit/static/chat.html", "wskit/__main__.py"):
+                     "wskit/cli/bench.py", "wskit/cli/chatbot.py", "wskit/static/chat.html",
+                     "wskit/__main__.py", "wskit/channels_client.py", "wskit/sse_client.py"):
             assert os.path.exists(os.path.join(out, path)), path

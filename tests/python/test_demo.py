@@ -1,8 +1,10 @@
 """The README's first command: ``make demo`` builds the package into .venv
-and serves the chat; its page loads and two people can chat."""
+and serves the chat; its page loads, two people chat on a room channel,
+the bot answers, and a second instance (DEMO_ARGS="--redis URL --no-bot")
+shares the rooms through a real redis-server."""
 
 import asyncio
-import json
+import contextlib
 import os
 import re
 import signal
@@ -12,18 +14,21 @@ import pytest
 
 import wskit
 from clitools import ROOT, http_get
+from redis_server import RedisServer
 
 pytestmark = [pytest.mark.loops("asyncio"), pytest.mark.timeout(300)]
 
 
-async def test_make_demo_serves_the_chat():
-    assert shutil.which("make"), "make is needed for `make demo`"
+@contextlib.asynccontextmanager
+async def make_demo(*args):
+    """Run ``make demo ARGS``; yield (page URL, output lines so far)."""
     # its own session, so the whole group (make, sh, python) can be stopped
     proc = await asyncio.create_subprocess_exec(
-        "make", "--no-print-directory", "demo", "DEMO_PORT=0", cwd=ROOT,
+        "make", "--no-print-directory", "demo", "DEMO_PORT=0", *args, cwd=ROOT,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT, start_new_session=True)
     seen = []
+    drain = None
     try:
         url = None
         while url is None:  # the build may take a while on a fresh checkout
@@ -35,16 +40,7 @@ async def test_make_demo_serves_the_chat():
             if m:
                 url = m.group(1)
         drain = asyncio.ensure_future(proc.stdout.read())
-        status, headers, body = await http_get(url)
-        assert status == 200 and b"<title>wskit chat</title>" in body
-        ws_url = "ws" + url[4:]
-        async with wskit.connect(ws_url + "?name=ann") as ann, \
-                wskit.connect(ws_url + "?name=ben") as ben:
-            assert json.loads(await ann.recv())["name"] == "ann"
-            assert json.loads(await ben.recv())["name"] == "ben"
-            await ann.send("hello ben")
-            events = [json.loads(await asyncio.wait_for(ben.recv(), 10)) for _ in range(2)]
-            assert events[-1]["text"] == "hello ben"
+        yield url, seen
     finally:
         if proc.returncode is None:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -53,6 +49,49 @@ async def test_make_demo_serves_the_chat():
             except asyncio.TimeoutError:
                 os.killpg(proc.pid, signal.SIGKILL)
                 await proc.wait()
-    await drain
+        if drain is not None:
+            seen.append((await drain).decode())
+
+
+async def test_make_demo_serves_the_chat():
+    assert shutil.which("make"), "make is needed for `make demo`"
+    async with make_demo() as (url, seen):
+        status, headers, body = await http_get(url)
+        assert status == 200 and b"<title>wskit chat</title>" in body
+        ws_url = "ws" + url[4:] + "channels"
+        async with wskit.connect(ws_url) as ann, wskit.connect(ws_url) as ben:
+            await ann.subscribe("lobby")
+            await ben.subscribe("lobby")
+            await ann.publish("lobby", {"user": "ann", "text": "hello ben"})
+            m = await asyncio.wait_for(ben.recv(), 10)
+            assert m.data == {"user": "ann", "text": "hello ben"}
+            await ben.publish("lobby", {"user": "ben", "text": "/bot ping"})
+            texts = [(await asyncio.wait_for(ann.recv(), 10)).data["text"] for _ in range(3)]
+            assert texts == ["hello ben", "/bot ping", "pong"]
     text = "".join(seen)
     assert "demo: building wskit" in text
+    assert "the bot answers" in text
+
+
+async def test_make_demo_two_instances_share_rooms_through_redis():
+    r = RedisServer()
+    r.start()
+    try:
+        async with make_demo(f"DEMO_ARGS=--redis {r.url}") as (url1, _), \
+                make_demo(f"DEMO_ARGS=--redis {r.url} --no-bot") as (url2, seen2):
+            assert url1 != url2
+            async with wskit.connect("ws" + url1[4:] + "channels") as a, \
+                    wskit.connect("ws" + url2[4:] + "channels") as b:
+                await a.subscribe("help")
+                await b.subscribe("help")
+                await b.publish("help", {"user": "b", "text": "/bot echo from two"})
+                # both instances get the message, then the one bot's answer, once each
+                for ws in (a, b):
+                    texts = [(await asyncio.wait_for(ws.recv(), 10)).data["text"]
+                             for _ in range(2)]
+                    assert texts == ["/bot echo from two", "from two"]
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(a.recv(), 0.5)
+        assert "shared through redis://" in "".join(seen2)
+    finally:
+        r.kill()

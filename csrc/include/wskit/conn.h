@@ -59,6 +59,15 @@ typedef struct wsk_conn_opts {
   uint32_t ping_interval_ms; /* keepalive ping when open, default 20000 */
   uint32_t ping_timeout_ms;  /* fail with 1011 when no pong by then, default 20000 */
   uint32_t close_timeout_ms; /* wait for the peer's close / EOF, default 10000 */
+  uint32_t auth_timeout_ms;  /* first-message authentication, default 0 = off: when
+                                set, the first data message after OPEN must be
+                                judged by wsk_conn_authenticate() before this
+                                time, else close 1008; no later message is
+                                parsed until then */
+  /* message rate from the peer (token bucket over data messages); rate 0 = off */
+  double rate;              /* messages per second */
+  double rate_burst;        /* bucket size, default = max(rate, 1) */
+  int rate_policy;          /* WSK_RATE_ERROR (default), _DROP or _CLOSE */
   /* behaviour */
   int auto_pong;            /* answer pings, default 1 */
   int stream_fragments;     /* deliver data frames as WSK_EV_FRAGMENT; default 0 */
@@ -71,6 +80,15 @@ typedef struct wsk_conn_opts {
   void *random_ud;
   void *data;               /* user pointer, wsk_conn_data() */
 } wsk_conn_opts_t;
+
+/* What happens to a message over the rate: ERROR delivers WSK_EV_RATE_LIMITED
+ * instead of it (the driver answers with an error message), DROP discards it
+ * silently, CLOSE closes with 1008 "rate limit". Each is counted
+ * (wsk_conn_stats). With stream_fragments the bucket is asked at a message's
+ * first piece: RATE_LIMITED then carries that piece (fin 0 when more
+ * follow) and the rest of the message is dropped. Control frames are not
+ * rate limited. */
+enum { WSK_RATE_ERROR = 0, WSK_RATE_DROP = 1, WSK_RATE_CLOSE = 2 };
 
 /* Fill the defaults for a role. */
 void wsk_conn_opts_init(wsk_conn_opts_t *o, wsk_role_t role);
@@ -112,7 +130,9 @@ typedef enum {
   WSK_EV_PING,      /* payload in data (already answered when auto_pong) */
   WSK_EV_PONG,      /* payload; acked/latency_ms when it answers our pings */
   WSK_EV_CLOSE,     /* the peer's close frame: code (1005 when none), reason */
-  WSK_EV_CLOSED     /* the end: close the transport after writing the output */
+  WSK_EV_CLOSED,    /* the end: close the transport after writing the output */
+  WSK_EV_RATE_LIMITED /* a data message over the rate (policy ERROR), not
+                         delivered; opcode and data/len say what it was */
 } wsk_event_type_t;
 
 typedef struct wsk_event {
@@ -146,6 +166,30 @@ void wsk_conn_feed_eof(wsk_conn_t *c);
 int wsk_conn_next_event(wsk_conn_t *c, wsk_event_t *ev);
 /* Bytes fed but not yet parsed into events. */
 size_t wsk_conn_input_pending(const wsk_conn_t *c);
+
+/* ---- first-message authentication (auth_timeout_ms) ---- */
+
+/* Judge the first message: ok 1 lets later messages through (pull events
+ * again: what arrived meanwhile is parsed then); ok 0 closes with 1008 and
+ * `reason` (NULL = "authentication failed"; at most 123 bytes of UTF-8,
+ * else WSK_EINVAL). ok 1 may also come before the first message, even
+ * before OPEN (a handshake hook already authenticated); ok 0 before OPEN
+ * is WSK_ESTATE (refuse the request with wsk_conn_reject instead).
+ * WSK_ESTATE when no judgement is awaited. While a first message awaits judgement nothing after it is
+ * parsed (pings wait too) and at most 256 KiB of input is held; more
+ * fails the connection with 1008. The deadline (auth_timeout_ms after
+ * OPEN) closes with 1008 "authentication timeout". */
+int wsk_conn_authenticate(wsk_conn_t *c, int ok, const char *reason);
+/* 1 when authenticated or auth_timeout_ms is off. */
+int wsk_conn_authenticated(const wsk_conn_t *c);
+
+typedef struct wsk_conn_stats {
+  uint64_t messages_in, messages_out; /* whole data messages (in: rate
+                                         limited ones included) */
+  uint64_t bytes_in, bytes_out;       /* payload bytes of those */
+  uint64_t rate_limited;              /* messages over the rate (any policy) */
+} wsk_conn_stats_t;
+void wsk_conn_stats(const wsk_conn_t *c, wsk_conn_stats_t *out);
 
 /* ---- time ---- */
 

@@ -99,6 +99,10 @@ typedef struct wsk_server_hs_opts {
   const char *const *origins; size_t norigins; /* allowlist, compared case-insensitively;
                                                   a NULL entry admits requests with no
                                                   Origin; norigins 0 = any Origin (or none) */
+  const char *const *hosts; size_t nhosts;     /* Host allowlist (DNS rebinding): an entry
+                                                  without a port matches that host on any
+                                                  port, one with a port only that; compared
+                                                  case-insensitively; nhosts 0 = any Host */
   wsk_deflate_opts_t deflate;
 } wsk_server_hs_opts_t;
 
@@ -106,7 +110,7 @@ void wsk_server_hs_opts_init(wsk_server_hs_opts_t *o);
 
 typedef struct wsk_server_hs_request {
   int status;              /* 0: a valid upgrade; else the status to answer:
-                              400 bad upgrade, 403 Origin refused, 426 not an
+                              400 bad upgrade, 403 Origin or Host refused, 426 not an
                               upgrade or wrong version (answer with
                               Sec-WebSocket-Version: 13) */
   const char *error;       /* static text when status != 0 */
@@ -128,11 +132,18 @@ typedef struct wsk_server_hs_request {
  * no "websocket" in Upgrade 426 (is_upgrade 0); Connection without upgrade
  * 400; Sec-WebSocket-Version missing or not exactly "13" 426; key missing,
  * repeated or not 16 bytes 400; Origin repeated 400; Origin absent or not
- * in the allowlist (case-insensitive, whole origin) 403; malformed
+ * in the allowlist (case-insensitive, whole origin) 403; Host not in the
+ * hosts allowlist 403; malformed
  * Sec-WebSocket-Protocol or Sec-WebSocket-Extensions 400. key and origin
  * are filled whenever present, even when refused. */
 int wsk_server_request_check(const wsk_server_hs_opts_t *o, const wsk_http_head_t *head,
                              wsk_server_hs_request_t *req);
+
+/* 1 if a Host value (host NULL: the request had none) passes the hosts
+ * allowlist of o (always 1 when nhosts is 0). wsk_server_request_check
+ * applies it to upgrades; drivers apply it to the plain requests they
+ * answer themselves (SSE). */
+int wsk_server_host_allowed(const wsk_server_hs_opts_t *o, const char *host, size_t len);
 
 /* 1 if the request offered `subprotocol` (exact match). */
 int wsk_server_request_offers(const wsk_http_head_t *head, const char *subprotocol);

@@ -150,6 +150,13 @@ int wsk_http_response_build(wsk_buf_t *out, int status, const char *reason,
 /* Standard reason phrase, "Unknown" for unknown codes. */
 const char *wsk_http_reason(int status);
 
+/* Append a request target for logs with the values of credential-like
+ * query parameters replaced by "***" (names compared case-insensitively:
+ * token, access_token, id_token, refresh_token, auth, authorization, key,
+ * api_key, apikey, password, passwd, secret, jwt, session, sessionid, sig,
+ * signature, ticket). The rest is copied as is. */
+int wsk_http_redact_target(wsk_buf_t *out, const char *target, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,4 +12,9 @@
 #include "rpc.h"
 #include "channels.h"
 #include "proxy.h"
+#include "chanproto.h"
+#include "hub.h"
+#include "backplane.h"
+#include "sse.h"
+#include "ratelimit.h"
 #endif

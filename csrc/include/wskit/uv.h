@@ -118,6 +118,29 @@ typedef struct wsk_uv_rpc_call {
   json_t *id;          /* NULL for a notification (never answered) */
 } wsk_uv_rpc_call_t;
 
+/* A channel message (JSON channel protocol, docs/protocol.md). */
+typedef struct wsk_uv_channel_message {
+  const char *channel;     /* NOT NUL-terminated */
+  size_t channel_len;
+  uint64_t seq;            /* 1, 2, ... per channel and epoch */
+  const char *epoch;       /* NOT NUL-terminated */
+  size_t epoch_len;
+  wsk_payload_kind_t kind; /* WSK_PAYLOAD_TEXT, _BINARY or _JSON (data is JSON text) */
+  const uint8_t *data;
+  size_t len;
+} wsk_uv_channel_message_t;
+
+/* Messages [from, to] of a channel that are gone. */
+typedef struct wsk_uv_gap {
+  const char *channel;
+  size_t channel_len;
+  const char *epoch;
+  size_t epoch_len;
+  uint64_t from, to;
+  const char *reason;      /* "expired", "epoch", "overflow" ... NOT NUL-terminated */
+  size_t reason_len;
+} wsk_uv_gap_t;
+
 typedef struct wsk_uv_callbacks {
   /* Server: a WebSocket upgrade request (also an invalid one: see
    * req->status). Answer with wsk_uv_conn_accept or wsk_uv_conn_reject, now
@@ -145,6 +168,15 @@ typedef struct wsk_uv_callbacks {
   void (*on_rpc)(wsk_uv_conn_t *c, const wsk_uv_rpc_call_t *call);
   /* The end, exactly once per connection (see the lifetime rules). */
   void (*on_close)(wsk_uv_conn_t *c, const wsk_uv_close_info_t *info);
+  /* Client, JSON channel protocol (wsk_uv_client_subscribe): a channel
+   * message, each exactly once across reconnects. */
+  void (*on_channel_message)(wsk_uv_conn_t *c, const wsk_uv_channel_message_t *m);
+  /* Client: messages of a channel that cannot be had (older than the
+   * server's history, or its history was reset): never silent. */
+  void (*on_gap)(wsk_uv_conn_t *c, const wsk_uv_gap_t *g);
+  /* Client: the server's other answers (subscribed, unsubscribed,
+   * published, error). May be NULL. */
+  void (*on_channel_reply)(wsk_uv_conn_t *c, const wsk_chan_frame_t *f);
 } wsk_uv_callbacks_t;
 
 /* ---- connections ---- */
@@ -237,7 +269,48 @@ typedef struct wsk_uv_server_opts {
    * the alert is sent. */
   const char *tls_cert_file, *tls_key_file, *tls_client_ca_file;
   void *data;
+
+  /* ---- channels beyond one process (docs/c-api.md "Channels") ----
+   * Limits that are per connection live in `conn`, as the others do:
+   * conn.server.hosts (Host allowlist, 403), conn.server.origins,
+   * conn.auth_timeout_ms (first-message authentication, see authenticate),
+   * conn.rate / conn.rate_burst / conn.rate_policy (message rate). */
+  const char *channels_path;  /* e.g. "/channels": WebSocket connections to this
+                                 path speak the JSON channel protocol, served by
+                                 the server (no on_message); NULL = off */
+  int client_publish;         /* channel clients may publish; default 1 */
+  /* May a connection (or an SSE request) "subscribe" / "publish" on a
+   * channel? 1 yes, 0 no (error "forbidden"). NULL = yes. */
+  int (*authorize)(wsk_uv_conn_t *c, const char *action, const char *channel, size_t len);
+  size_t history_size;        /* messages kept per channel, default 100 */
+  uint32_t history_ttl_ms;    /* their age limit, default 300000 */
+  /* "redis://HOST[:PORT][/DB]": publishes reach every instance sharing the
+   * Redis server, history lives there (streams). NULL = in this process. */
+  const char *backplane;
+  const char *backplane_prefix; /* key prefix, default "wskit:" */
+  wsk_backoff_opts_t backplane_backoff; /* reconnecting to Redis */
+  /* Server-Sent Events on the same port: GET <sse_path>?channel=NAME.
+   * SSE requests go through on_request too when it is set (accept starts
+   * the stream; reject refuses it), for auth. NULL = off. */
+  const char *sse_path;
+  uint32_t sse_heartbeat_ms;  /* comment line every..., default 15000 */
+  uint32_t sse_retry_ms;      /* "retry:" sent first, default 2000 */
+  /* First-message authentication (conn.auth_timeout_ms > 0): judges the
+   * first message of each connection; return 1 to let later messages
+   * through, 0 to close with 1008, or a negative value to judge later with
+   * wsk_uv_conn_authenticate (the deadline keeps running). NULL: the first
+   * message goes to on_message and the application calls
+   * wsk_uv_conn_authenticate. */
+  int (*authenticate)(wsk_uv_conn_t *c, const wsk_uv_message_t *m);
+  /* Open connections per client IP address; 0 = no limit (and no count). */
+  size_t max_connections_per_ip;
+  int ip_limit_policy;        /* WSK_UV_IP_REJECT (HTTP 429, default) or
+                                 WSK_UV_IP_CLOSE (accept, then close 1013) */
+  /* Log lines of the server (backplane state); NULL = stderr. */
+  void (*log)(wsk_uv_server_t *s, const char *line);
 } wsk_uv_server_opts_t;
+
+enum { WSK_UV_IP_REJECT = 0, WSK_UV_IP_CLOSE = 1 };
 
 void wsk_uv_server_opts_init(wsk_uv_server_opts_t *o);
 
@@ -300,6 +373,37 @@ size_t wsk_uv_server_channel_count(const wsk_uv_server_t *s, const char *name, s
 int wsk_uv_server_publish(wsk_uv_server_t *s, const char *name, size_t name_len, wsk_opcode_t op,
                           const void *data, size_t len, wsk_uv_conn_fn on_skip, void *ud,
                           wsk_uv_broadcast_result_t *res);
+
+/* Channels through the hub (hub.h): `kind` says how JSON-protocol
+ * subscribers get the data (text string, base64 binary, or JSON value);
+ * raw subscribers (wsk_uv_conn_subscribe) get it as a text frame (text,
+ * JSON) or a binary frame; SSE subscribers as an event. With a backplane
+ * the message goes through Redis and reaches every instance; `cb` (may be
+ * NULL) then runs later with its seq, or err WSK_EIO when Redis is
+ * unavailable. Without one it runs before this call returns. Returns 0
+ * or WSK_EINVAL (bad channel, kind, JSON), WSK_EUTF8, WSK_ENOMEM,
+ * WSK_EIO (the backplane is down: nothing was sent, cb does not run). */
+typedef void (*wsk_uv_publish_cb)(wsk_uv_server_t *s, void *ud, int err, uint64_t seq);
+int wsk_uv_server_publish_message(wsk_uv_server_t *s, const char *channel, size_t channel_len,
+                                  wsk_payload_kind_t kind, const void *data, size_t len,
+                                  wsk_uv_publish_cb cb, void *ud);
+/* 1 when the backplane is connected (or none is configured). */
+int wsk_uv_server_backplane_up(const wsk_uv_server_t *s);
+/* Open connections from one IP address (textual form, as
+ * wsk_uv_conn_ip gives it); counted when max_connections_per_ip > 0. */
+size_t wsk_uv_server_ip_count(const wsk_uv_server_t *s, const char *ip);
+/* The peer's IP address as text ("" for Unix sockets). */
+const char *wsk_uv_conn_ip(wsk_uv_conn_t *c);
+
+/* Per-connection user data set by auth hooks (on_request, authenticate). */
+void *wsk_uv_conn_user(const wsk_uv_conn_t *c);
+int wsk_uv_conn_set_user(wsk_uv_conn_t *c, void *user);
+/* Judge first-message authentication later (authenticate returned < 0). */
+int wsk_uv_conn_authenticate(wsk_uv_conn_t *c, int ok, const char *reason);
+/* Message counts of the connection (core: wsk_conn_stats); zeros after close. */
+void wsk_uv_conn_stats(const wsk_uv_conn_t *c, wsk_conn_stats_t *out);
+/* 1 when the connection is an SSE stream, 2 a channel-protocol connection, 0 else. */
+int wsk_uv_conn_kind(const wsk_uv_conn_t *c);
 
 /* ---- request/response (JSON-RPC 2.0 over text messages) ---- */
 
@@ -403,6 +507,22 @@ int wsk_uv_client_close(wsk_uv_client_t *cl, unsigned code, const char *reason);
 void wsk_uv_client_free(wsk_uv_client_t *cl);
 void *wsk_uv_client_data(const wsk_uv_client_t *cl);
 void wsk_uv_client_set_data(wsk_uv_client_t *cl, void *data);
+
+/* The JSON channel protocol from a client (the server's channels_path).
+ * Subscriptions are remembered (wsk_chan_client_t): after a reconnect
+ * they are sent again with the last seq seen, so on_channel_message gets
+ * what was missed, in order, exactly once, or on_gap says what is gone.
+ * Calls while not open are kept and sent on the next open (subscribe) or
+ * fail with WSK_ECLOSED (publish, unless offline_queue_bytes). Channel
+ * frames are not passed to on_message. */
+int wsk_uv_client_subscribe(wsk_uv_client_t *cl, const char *channel, size_t len);
+int wsk_uv_client_unsubscribe(wsk_uv_client_t *cl, const char *channel, size_t len);
+int wsk_uv_client_publish(wsk_uv_client_t *cl, const char *channel, size_t channel_len,
+                          wsk_payload_kind_t kind, const void *data, size_t len);
+/* The last seq seen on a channel (and its epoch): 1, or 0 when not
+ * subscribed. */
+int wsk_uv_client_position(const wsk_uv_client_t *cl, const char *channel, size_t len,
+                           uint64_t *seq, const char **epoch, size_t *epoch_len);
 
 #ifdef __cplusplus
 }

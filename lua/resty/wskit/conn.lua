@@ -19,7 +19,7 @@ local sub = string.sub
 local concat = table.concat
 
 local RECV_SIZE = 65536 -- receiveany's limit per read
-local wait_for_reader
+local wait_for_reader, send_data
 
 local _M = { _VERSION = proto.version, proto = proto }
 local mt = { __index = _M }
@@ -34,13 +34,15 @@ _M.now_ms = now_ms
 -- max_payload_len (the whole message, default 1 MiB), max_frame_size,
 -- max_fragments, write_limit, open_timeout, ping_interval, ping_timeout,
 -- close_timeout (ms, 0 disables), auto_pong, stream_fragments,
--- compression (true/false/table), protocols, origins (server),
--- max_head, max_line, max_headers.
+-- compression (true/false/table), protocols, origins and hosts (server),
+-- max_head, max_line, max_headers, auth_timeout (ms), message_rate,
+-- message_burst, rate_policy ("error", "drop", "close").
 local COPIED = {
     "max_frame_size", "max_fragments", "write_limit", "open_timeout",
     "ping_interval", "ping_timeout", "close_timeout", "auto_pong",
-    "stream_fragments", "compression", "protocols", "origins",
-    "max_head", "max_line", "max_headers",
+    "stream_fragments", "compression", "protocols", "origins", "hosts",
+    "max_head", "max_line", "max_headers", "auth_timeout",
+    "message_rate", "message_burst", "rate_policy",
 }
 
 function _M.core_opts(role, opts)
@@ -161,6 +163,7 @@ local function next_event(self, deadline)
                     self.rpc:cancel_all()
                 end
                 flush(self)
+                self:_ended()
             elseif typ == "close" or typ == "ping" then
                 flush(self) -- the echo / the pong goes out now
             end
@@ -268,6 +271,27 @@ local function pop_backlog(self)
     end
 end
 
+-- A message over message_rate (policy "error"): the core did not deliver
+-- it; the peer is told with the channel protocol's error message, which
+-- serves app connections as a plain text error as well.
+local RATE_ERROR = proto.chan_error("rate_limited", "message rate exceeded")
+
+-- The first data message while first-message authentication is pending
+-- goes to the auth_message hook, never to the application: the hook
+-- returns the user (kept in ws.user) or nil, reason (close 1008).
+local function first_message(self, data, typ)
+    local ok, user, reason = pcall(self.auth_message, self, data, typ)
+    if not ok then
+        ngx.log(ngx.ERR, "wskit: auth_message hook failed: ", user)
+        user, reason = nil, "authentication failed"
+    end
+    if user then
+        self.user = user
+    end
+    self.c:authenticate(user and true or false, not user and reason and tostring(reason) or nil)
+    flush(self)
+end
+
 local function recv(self)
     if self.fatal then
         return nil, nil, "fatal error already happened"
@@ -291,6 +315,11 @@ local function recv(self)
                 end
                 return nil, nil, data
             end
+        elseif typ == "rate_limited" then
+            send_data(self, 1, self.rate_error or RATE_ERROR)
+        elseif self.auth_message and (typ == "text" or typ == "binary")
+            and not self.c:authenticated() then
+            first_message(self, data, typ)
         else
             local rpc = self.rpc
             if not (rpc and typ == "text" and rpc:intercept(data)) then
@@ -358,7 +387,7 @@ local function check_send(self)
     end
 end
 
-local function send_data(self, op, data)
+send_data = function(self, op, data)
     local e = check_send(self)
     if e then
         return nil, e
@@ -507,7 +536,55 @@ function _M.close(self, code, reason)
     if self.sock.close and not self.reading then
         self.sock:close()
     end
+    self:_ended()
     return 1
+end
+
+-- Once per connection when it is over (closed event or close()): run
+-- what was registered with on_end (per-IP counters, hub subscriptions).
+function _M._ended(self)
+    local fns = self.end_fns
+    if fns then
+        self.end_fns = nil
+        for i = 1, #fns do
+            local ok, err = pcall(fns[i], self)
+            if not ok then
+                ngx.log(ngx.ERR, "wskit: connection end hook failed: ", err)
+            end
+        end
+    end
+end
+
+function _M.on_end(self, fn)
+    local fns = self.end_fns
+    if not fns then
+        fns = {}
+        self.end_fns = fns
+    end
+    fns[#fns + 1] = fn
+end
+
+-- Counters of the core: messages_in/out, bytes_in/out, rate_limited.
+function _M.stats(self)
+    return self.c:stats()
+end
+
+-- First-message authentication by hand (auth_timeout without an
+-- auth_message hook): the verdict on the message just received.
+function _M.authenticate(self, ok, reason)
+    local r, err = self.c:authenticate(ok and true or false, reason)
+    flush(self)
+    return r, err
+end
+
+-- Channels from the application (resty.wskit.hub): this connection gets
+-- each message published on `channel` as a text or binary frame.
+function _M.subscribe(self, channel)
+    return require("resty.wskit.hub").subscribe_raw(self, channel)
+end
+
+function _M.unsubscribe(self, channel)
+    return require("resty.wskit.hub").unsubscribe_raw(self, channel)
 end
 
 -- Only clients pool connections (resty.wskit.client); a downstream

@@ -17,6 +17,10 @@
  *               deadlines on the connection's timer, the JSON-RPC pre-filter
  *   fanout.c    broadcast() and Channels (wsk_broadcast_*, wsk_channels_*)
  *   proxy.c     HTTP CONNECT proxies (wsk_proxy_*)
+ *   chanclient.c ChanClient: channel protocol client side (wsk_chan_client_t)
+ *   sseclient.c SseParser: event-stream parser (wsk_sse_parser_t)
+ *   guard.c     first-message auth, rate-limit replies, stats, IpLimit
+ *               (wsk_iplimit_*), redact_target for logs
  *
  * Python exceptions never cross the core: a callback's exception is stored
  * in the Protocol (`exc`) and handled when control returns to the entry
@@ -48,6 +52,7 @@ typedef struct {
   PyObject *keep;               /* list of str objects opts points into */
   const char **subprotocols;    /* PyMem arrays, NULL when empty */
   const char **origins;
+  const char **hosts;
   wsk_http_header_t *headers;
 } WskConfig;
 
@@ -115,6 +120,10 @@ extern PyTypeObject WskBackoff_Type;
 extern PyTypeObject WskRecvBuf_Type;
 extern PyTypeObject WskRpc_Type;
 extern PyTypeObject WskChannels_Type;
+extern PyTypeObject WskHub_Type; /* hub.c: the core's channel hub */
+extern PyTypeObject WskChanClient_Type; /* chanclient.c */
+extern PyTypeObject WskSseParser_Type;  /* sseclient.c */
+extern PyTypeObject WskIpLimit_Type;
 
 /* recvbuf.c: take the current buffer (a new reference; *ptr, *len describe
  * it) and install a fresh one; give a taken one back (steals it). */
@@ -181,6 +190,19 @@ PyObject *wskpy_raise_code(int err);
 extern PyMethodDef wskpy_backoff_functions[];
 extern PyMethodDef wskpy_fanout_functions[];
 extern PyMethodDef wskpy_proxy_functions[];
+/* chanproto.c: channel protocol, backplane and SSE functions and constants */
+int wskpy_chanproto_add(PyObject *m);
+/* detach.c: _detach(): drop the core, keep the transport (SSE responses) */
+PyObject *wskpy_detach(WskProto *p, PyObject *unused);
+PyObject *wskpy_host_allowed(WskProto *p, PyObject *host);
+extern PyMethodDef wskpy_guard_functions[];
+
+/* guard.c */
+PyObject *wskpy_auth_message(WskProto *p, PyObject *message);
+void wskpy_rate_limited(WskProto *p);
+PyObject *wskpy_authenticate(WskProto *p, PyObject *args, PyObject *kw);
+PyObject *wskpy_get_authenticated(WskProto *p, void *c);
+PyObject *wskpy_get_stats(WskProto *p, void *c);
 
 /* rpc.c */
 int wskpy_rpc_add(WskRpc *t, uint64_t id, int64_t deadline, PyObject *ud);

@@ -112,11 +112,15 @@ static int config_init(WskConfig *self, PyObject *args, PyObject *kw) {
                            "resource",      "origin",        "subprotocols",  "headers",
                            "user_agent",    "authorization", "origins",       "max_frame_size",
                            "streaming",     "max_line",      "max_head",      "max_headers",
-                           NULL};
+                           "hosts",         "auth_timeout",  "rate",          "rate_burst",
+                           "rate_policy",   NULL};
   int role = 0, compression = 1, secure = 0, streaming = 0;
   Py_ssize_t max_size = 1 << 20, max_fragments = 16384, write_limit = 32768;
   Py_ssize_t max_frame = 0, max_line = 0, max_head = 0, max_headers = 0; /* 0: the core's */
   double open_t = 10, ping_i = 20, ping_t = 20, close_t = 10;
+  double auth_t = 0, rate = 0, rate_burst = 0; /* 0: off / the core's default */
+  int rate_policy = WSK_RATE_ERROR;
+  PyObject *hosts = Py_None;
   unsigned int port = 0;
   PyObject *host = Py_None, *resource = Py_None, *origin = Py_None, *subprotocols = Py_None,
            *headers = Py_None, *user_agent = NULL, *authorization = Py_None, *origins = Py_None;
@@ -124,13 +128,21 @@ static int config_init(WskConfig *self, PyObject *args, PyObject *kw) {
     PyErr_SetString(PyExc_RuntimeError, "Config is immutable");
     return -1;
   }
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "i|$nnnddddpOIpOOOOOOOnpnnn", kwlist, &role,
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "i|$nnnddddpOIpOOOOOOOnpnnnOdddi", kwlist, &role,
                                    &max_size, &max_fragments, &write_limit, &open_t, &ping_i,
                                    &ping_t, &close_t, &compression, &host, &port, &secure,
                                    &resource, &origin, &subprotocols, &headers, &user_agent,
                                    &authorization, &origins, &max_frame, &streaming, &max_line,
-                                   &max_head, &max_headers))
+                                   &max_head, &max_headers, &hosts, &auth_t, &rate, &rate_burst,
+                                   &rate_policy))
     return -1;
+  if (!(rate >= 0) || !(rate_burst >= 0) || rate_policy < WSK_RATE_ERROR ||
+      rate_policy > WSK_RATE_CLOSE) {
+    PyErr_SetString(PyExc_ValueError,
+                    "rate and rate_burst must be >= 0, rate_policy RATE_ERROR, RATE_DROP or "
+                    "RATE_CLOSE");
+    return -1;
+  }
   if (role != WSK_ROLE_CLIENT && role != WSK_ROLE_SERVER) {
     PyErr_SetString(PyExc_ValueError, "role must be ROLE_CLIENT or ROLE_SERVER");
     return -1;
@@ -156,6 +168,10 @@ static int config_init(WskConfig *self, PyObject *args, PyObject *kw) {
   o->ping_interval_ms = seconds_to_ms(ping_i);
   o->ping_timeout_ms = seconds_to_ms(ping_t);
   o->close_timeout_ms = seconds_to_ms(close_t);
+  o->auth_timeout_ms = seconds_to_ms(auth_t);
+  o->rate = rate;
+  if (rate_burst > 0) o->rate_burst = rate_burst; /* else the core's: max(rate, 1) */
+  o->rate_policy = rate_policy;
   o->validate_utf8_out = 0; /* text comes from str, which encodes to valid UTF-8 */
   o->client.deflate.enabled = compression;
   o->server.deflate.enabled = compression;
@@ -192,6 +208,9 @@ static int config_init(WskConfig *self, PyObject *args, PyObject *kw) {
     if ((n = str_array(origins, self->keep, &self->origins)) < 0) return -1;
     s->origins = self->origins;
     s->norigins = (size_t)n;
+    if ((n = str_array(hosts, self->keep, &self->hosts)) < 0) return -1;
+    s->hosts = self->hosts;
+    s->nhosts = (size_t)n;
   }
   return 0;
 }
@@ -200,6 +219,7 @@ static void config_dealloc(WskConfig *self) {
   Py_XDECREF(self->keep);
   PyMem_Free(self->subprotocols);
   PyMem_Free(self->origins);
+  PyMem_Free(self->hosts);
   PyMem_Free(self->headers);
   Py_TYPE(self)->tp_free((PyObject *)self);
 }

@@ -106,6 +106,9 @@ static int add_ints(PyObject *m) {
       {"FAIL_HANDSHAKE", WSK_FAIL_HANDSHAKE},
       {"FAIL_CLOSED", WSK_FAIL_CLOSED},
       {"FAIL_IO", WSK_FAIL_IO},
+      {"RATE_ERROR", WSK_RATE_ERROR},
+      {"RATE_DROP", WSK_RATE_DROP},
+      {"RATE_CLOSE", WSK_RATE_CLOSE},
   };
   for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
     if (PyModule_AddIntConstant(m, ints[i].name, ints[i].value) < 0) return -1;
@@ -129,7 +132,12 @@ PyMODINIT_FUNC PyInit__core(void) {
   if (add_type(m, &WskConfig_Type, "Config") < 0 || add_type(m, &WskProto_Type, "Protocol") < 0 ||
       add_type(m, &WskBackoff_Type, "Backoff") < 0 ||
       add_type(m, &WskRecvBuf_Type, "RecvBuffer") < 0 || add_type(m, &WskRpc_Type, "RpcTable") < 0 ||
-      add_type(m, &WskChannels_Type, "Channels") < 0 ||
+      add_type(m, &WskChannels_Type, "Channels") < 0 || add_type(m, &WskHub_Type, "Hub") < 0 ||
+      wskpy_chanproto_add(m) < 0 ||
+      add_type(m, &WskChanClient_Type, "ChanClient") < 0 ||
+      add_type(m, &WskSseParser_Type, "SseParser") < 0 ||
+      add_type(m, &WskIpLimit_Type, "IpLimit") < 0 ||
+      PyModule_AddFunctions(m, wskpy_guard_functions) < 0 ||
       PyModule_AddFunctions(m, wskpy_backoff_functions) < 0 ||
       PyModule_AddFunctions(m, wskpy_fanout_functions) < 0 ||
       PyModule_AddFunctions(m, wskpy_proxy_functions) < 0 || add_ints(m) < 0 ||

@@ -271,6 +271,10 @@ static PyMethodDef proto_methods[] = {
     {"_pause_reading", (PyCFunction)proto_pause_reading, METH_NOARGS, "stop reading the socket"},
     {"_resume_reading", (PyCFunction)proto_resume_reading, METH_NOARGS, "read the socket again"},
     {"_on_timer", (PyCFunction)wskpy_on_timer, METH_NOARGS, "the connection's timer fired"},
+    {"_detach", (PyCFunction)wskpy_detach, METH_NOARGS,
+     "_detach(): server, request pending: drop the core and keep the transport (SSE)"},
+    {"_host_allowed", (PyCFunction)wskpy_host_allowed, METH_O,
+     "_host_allowed(host) -> bool: the server's Host allowlist admits it"},
     {"_preload", (PyCFunction)proto_preload, METH_O,
      "_preload(data): input read before the transport existed (fed first)"},
     {"_rpc_enable", (PyCFunction)wskpy_rpc_enable, METH_NOARGS,
@@ -295,6 +299,10 @@ static PyMethodDef proto_methods[] = {
      "_accept(subprotocol, headers) -> bool: answer the request with 101"},
     {"_reject", (PyCFunction)wskpy_reject, METH_VARARGS,
      "_reject(status, headers, body) -> bool: answer the request with plain HTTP"},
+    {"_authenticate", (PyCFunction)(void (*)(void))wskpy_authenticate,
+     METH_VARARGS | METH_KEYWORDS,
+     "_authenticate(ok, reason=None) -> bool: judge the first message (auth_timeout);\n"
+     "False when nothing awaits a judgement (timed out, closed)"},
     {NULL, NULL, 0, NULL}};
 
 /* ---- properties ---- */
@@ -437,6 +445,10 @@ static PyGetSetDef proto_getset[] = {
     {"compression", (getter)get_compression, NULL,
      "negotiated permessage-deflate parameters (dict), or None", NULL},
     {"_output_size", (getter)get_output_size, NULL, "bytes not yet handed to the transport", NULL},
+    {"_authenticated", (getter)wskpy_get_authenticated, NULL,
+     "the first message was accepted, or auth_timeout is off", NULL},
+    {"stats", (getter)wskpy_get_stats, NULL,
+     "counts (dict): messages_in, messages_out, bytes_in, bytes_out, rate_limited", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
 PyTypeObject WskProto_Type = {

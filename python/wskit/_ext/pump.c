@@ -15,6 +15,8 @@
  *   _on_ping(bytes)            (already answered)
  *   _on_pong(bytes, ping_id, latency_ms)
  *   _on_closed()               the end; close_code etc. are set
+ *   _on_auth(str | bytes)      auth_timeout: the first message, to be judged
+ *                              with _authenticate(ok, reason) (guard.c)
  * headers are lists of (name, value) str pairs. */
 #include "binding.h"
 
@@ -180,11 +182,33 @@ static PyObject *on_fragment(WskProto *p, const wsk_event_t *ev) {
   return r;
 }
 
+/* auth_timeout: the first message goes to _on_auth (guard.c), never to
+ * _on_message or _on_rpc; the core holds the rest until it is judged. */
+static PyObject *auth_message(WskProto *p, const wsk_event_t *ev) {
+  if (ev->type == WSK_EV_FRAGMENT && !(ev->first && ev->fin)) return wskpy_auth_message(p, NULL);
+  int text = ev->type == WSK_EV_TEXT || (ev->type == WSK_EV_FRAGMENT && ev->opcode == WSK_OP_TEXT);
+  PyObject *m = text ? PyUnicode_DecodeUTF8((const char *)ev->data, (Py_ssize_t)ev->len, NULL)
+                     : PyBytes_FromStringAndSize((const char *)ev->data, (Py_ssize_t)ev->len);
+  if (!m) return NULL;
+  PyObject *r = wskpy_auth_message(p, m);
+  Py_DECREF(m);
+  return r;
+}
+
 /* One call per event. The payload is copied into a Python object before
  * any Python code runs, so nothing Python does can see the shared
  * receive buffer or the core's reassembly buffer. */
 static void dispatch(WskProto *p, const wsk_event_t *ev) {
   PyObject *arg = NULL, *r = NULL;
+  if ((ev->type == WSK_EV_TEXT || ev->type == WSK_EV_BINARY || ev->type == WSK_EV_FRAGMENT) &&
+      !wsk_conn_authenticated(p->conn)) {
+    r = auth_message(p, ev);
+    if (!r)
+      wskpy_stash_error(p);
+    else
+      Py_DECREF(r);
+    return;
+  }
   switch (ev->type) {
   case WSK_EV_TEXT:
     r = on_text(p, ev->data, ev->len);
@@ -233,6 +257,10 @@ static void dispatch(WskProto *p, const wsk_event_t *ev) {
     } else {
       r = on_fragment(p, ev);
     }
+    break;
+  case WSK_EV_RATE_LIMITED: /* policy "error": answered in C, no Python per message */
+    wskpy_rate_limited(p);
+    r = Py_NewRef(Py_None);
     break;
   default:
     r = Py_NewRef(Py_None);

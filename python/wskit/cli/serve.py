@@ -3,9 +3,12 @@ also answers plain HTTP GET / with a chat page a browser can use.
 
 --echo       every message comes back to its sender (the default)
 --broadcast  every message goes to every connected client, sender included
---chat       a chat room: the name comes from ?name=..., text messages are
-             chat lines; the server sends JSON events (welcome, join, leave,
-             message) that the page at / shows
+--chat       a chat on the JSON channel protocol: the page at / talks to
+             /channels (rooms are channels, with resume after a reconnect),
+             /events streams a room as Server-Sent Events, and a bot joins
+             the rooms and answers "/bot ..." messages. A terminal joins a
+             room at /?name=NAME&room=ROOM (lines in, JSON lines out).
+             --redis URL shares the rooms with other instances (scale-out).
 
 Connections are logged to stderr; SIGINT/SIGTERM close every connection
 with 1001 and exit 0.
@@ -15,8 +18,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import errno
+import inspect
 import json
 import logging
 import signal
@@ -24,13 +27,15 @@ import ssl
 import sys
 import time
 import urllib.parse
-from typing import Any, Deque, Dict, Iterable, List, Optional, Set, Union
+from typing import Any, Iterable, List, Optional, Set, Union
 
 from .. import ConnectionClosed, Handler, Response, __version__, broadcast, serve
+from ..auth import redact_target  # tokens in query strings stay out of the logs
 
 log = logging.getLogger("wskit.serve")
 
-CHAT_HISTORY = 50      # messages a newcomer gets
+CHAT_ROOMS = ("lobby", "random", "help")  # the channels of --chat
+CHAT_HISTORY = 100     # messages per room kept for resume (history_size)
 CHAT_NAME_MAX = 24     # characters of a name
 CHAT_MAX_SIZE = 64 * 1024  # bytes of a message (larger ones close with 1009)
 
@@ -45,7 +50,7 @@ def add_parser(sub: Any, parents: List[argparse.ArgumentParser]) -> None:
     mode.add_argument("--broadcast", dest="mode", action="store_const", const="broadcast",
                       help="send every message to every client")
     mode.add_argument("--chat", dest="mode", action="store_const", const="chat",
-                      help="a chat room with names and join/leave notices")
+                      help="a chat on channels (/channels, /events) with rooms, resume and a bot")
     p.set_defaults(mode="echo", func=main)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
                    "127.0.0.1; 0.0.0.0 for every interface)")
@@ -59,6 +64,11 @@ def add_parser(sub: Any, parents: List[argparse.ArgumentParser]) -> None:
     p.add_argument("--no-compression", action="store_true", help="refuse permessage-deflate")
     p.add_argument("--max-size", type=int, default=None, metavar="BYTES",
                    help="largest message accepted (default 1 MiB; chat 64 KiB)")
+    p.add_argument("--redis", metavar="URL", default=None,
+                   help="share channels with other instances through Redis "
+                   "(backplane, e.g. redis://127.0.0.1:6379/0)")
+    p.add_argument("--no-bot", dest="bot", action="store_false",
+                   help="--chat without its bot (e.g. on a second instance)")
     p.add_argument("-q", "--quiet", action="store_true", help="log only warnings")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
 
@@ -120,7 +130,7 @@ class EchoHandler(Handler):
     """Echo: the message goes straight back (the C send, no wrapper)."""
 
     def on_open(self) -> None:
-        log.info("%s connected %s", peer(self), handshake_path(self))
+        log.info("%s connected %s", peer(self), redact_target(handshake_path(self)))
 
     on_message = Handler.send  # type: ignore[assignment]
 
@@ -147,55 +157,49 @@ class BroadcastHandler(EchoHandler):
 
 # ---- chat: the awaitable style ----
 
-class ChatRoom:
-    """Names, history and fan-out of the --chat server."""
+class ChatBridge:
+    """--chat for terminals (``wskit connect ws://HOST:PORT/?name=N&room=R``):
+    each line typed is published to the room as {user, text, time}; the
+    room's messages come back as raw JSON lines (a raw subscriber of the
+    channel). Browsers use /channels directly."""
 
     def __init__(self) -> None:
-        self.members: Dict[Any, str] = {}
-        self.history: Deque[dict] = collections.deque(maxlen=CHAT_HISTORY)
+        self.server: Any = None
         self.guests = 0
 
-    def users(self) -> List[str]:
-        return sorted(self.members.values(), key=str.lower)
-
-    def unique_name(self, wanted: str) -> str:
+    def name_of(self, wanted: str) -> str:
         name = " ".join(wanted.split())[:CHAT_NAME_MAX]
         if not name:
             self.guests += 1
             name = f"guest-{self.guests}"
-        taken = set(self.members.values())
-        base, n = name, 1
-        while name in taken:
-            n += 1
-            name = f"{base}-{n}"
         return name
 
-    def send_all(self, event: dict) -> None:
-        fan_out(self.members, json.dumps(event, ensure_ascii=False))
+    async def publish(self, room: str, data: Any) -> None:
+        r = self.server.publish(room, data)
+        if inspect.isawaitable(r):  # with a backplane the publish goes through Redis
+            await r
 
     async def handler(self, ws: Any) -> None:
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(handshake_path(ws)).query)
-        name = self.unique_name(query.get("name", [""])[0])
-        await ws.send(json.dumps({"type": "welcome", "name": name,
-                                  "users": sorted(self.users() + [name], key=str.lower),
-                                  "history": list(self.history)}, ensure_ascii=False))
-        self.members[ws] = name
-        log.info("%s joined as %r", peer(ws), name)
-        self.send_all({"type": "join", "name": name, "users": self.users()})
+        name = self.name_of(query.get("name", [""])[0])
+        room = query.get("room", [CHAT_ROOMS[0]])[0]
+        if room not in CHAT_ROOMS:
+            await ws.close(1008, "no such room")
+            return
+        ws.subscribe(room)
+        log.info("%s joined %s as %r (terminal)", peer(ws), room, name)
+        await ws.send(json.dumps({"type": "welcome", "name": name, "room": room,
+                                  "rooms": list(CHAT_ROOMS)}, ensure_ascii=False))
         try:
             async for message in ws:
                 if not isinstance(message, str) or not message.strip():
                     continue  # the chat is text; the connection stays
-                event = {"type": "message", "name": name, "text": message,
-                         "time": int(time.time() * 1000)}
-                self.history.append(event)
-                self.send_all(event)
+                await self.publish(room, {"user": name, "text": message,
+                                          "time": int(time.time() * 1000)})
         except ConnectionClosed:
             pass
         finally:
-            del self.members[ws]
             log.info("%s (%s) left: %s", peer(ws), name, ws.close_code or 1006)
-            self.send_all({"type": "leave", "name": name, "users": self.users()})
 
 
 # ---- the server ----
@@ -212,6 +216,8 @@ class Service:
         if "websocket" in request.headers.get("Upgrade", "").lower():
             return None
         path = urllib.parse.urlsplit(request.path).path
+        if self.args.mode == "chat" and path == "/events":
+            return None  # the server's own SSE endpoint
         if path in ("/", "/index.html"):
             status, headers, body = 200, [
                 ("Content-Type", "text/html; charset=utf-8"),
@@ -223,7 +229,7 @@ class Service:
             status, headers, body = 204, [], b""
         else:
             status, headers, body = 404, [("Content-Type", "text/plain")], b"Not Found\n"
-        log.info("%s GET %s %d", peer(conn), request.path, status)
+        log.info("%s GET %s %d", peer(conn), redact_target(request.path), status)
         return Response(status, headers, body)
 
     def _ssl(self) -> Optional[ssl.SSLContext]:
@@ -236,8 +242,15 @@ class Service:
     async def run(self) -> int:
         args = self.args
         handler: Any
+        extra: dict = {}
+        bridge = None
+        if args.redis:
+            extra["backplane"] = args.redis
         if args.mode == "chat":
-            handler = ChatRoom().handler
+            bridge = ChatBridge()
+            handler = bridge.handler
+            extra.update(channels_path="/channels", sse_path="/events",
+                         history_size=CHAT_HISTORY)
         elif args.mode == "broadcast":
             BroadcastHandler.clients = set()
             handler = BroadcastHandler
@@ -251,7 +264,7 @@ class Service:
                 handler, args.host, args.port, ssl=self._ssl(),
                 subprotocols=args.subprotocol or None, origins=args.origin,
                 compression=None if args.no_compression else "deflate",
-                max_size=max_size or None, process_request=self.process_request)
+                max_size=max_size or None, process_request=self.process_request, **extra)
         except (OSError, ssl.SSLError) as exc:
             print(f"wskit: cannot listen on {args.host}:{args.port}: {exc}"
                   + (" (choose another with --port)" if isinstance(exc, OSError)
@@ -264,14 +277,51 @@ class Service:
                     sig, lambda: stop.done() or stop.set_result(None))
             except (NotImplementedError, AttributeError):  # Windows: KeyboardInterrupt
                 pass
+        if bridge is not None:
+            bridge.server = server
+        bot = None
+        if args.mode == "chat" and args.bot:
+            # the bot is in the rooms before the banner says the server is up
+            from .chatbot import run_bot
+            ready = asyncio.Event()
+            bot = asyncio.ensure_future(run_bot(self._own_url(server) + "channels", CHAT_ROOMS,
+                                                self._client_ssl(), ready))
+            try:
+                await asyncio.wait_for(ready.wait(), 10)
+            except asyncio.TimeoutError:
+                log.warning("the bot has not joined yet; going on without waiting")
         self._announce(server)
         try:
             await stop
         finally:
             log.info("shutting down")
+            if bot is not None:
+                bot.cancel()
+                try:
+                    await bot
+                except (asyncio.CancelledError, Exception):  # noqa: B014 - its end is ours
+                    pass
             server.close(1001)
             await server.wait_closed()
         return 0
+
+    def _own_url(self, server: Any) -> str:
+        """ws:// URL of this server for an in-process client (the bot)."""
+        host, port = server.sockets[0].getsockname()[:2]
+        if host in ("0.0.0.0", ""):
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        shown = f"[{host}]" if ":" in host else host
+        return f"{'wss' if self.args.cert else 'ws'}://{shown}:{port}/"
+
+    def _client_ssl(self) -> Optional[ssl.SSLContext]:
+        if not self.args.cert:
+            return None
+        ctx = ssl.create_default_context()  # our own certificate, on our own address
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
 
     def _announce(self, server: Any) -> None:
         sock = server.sockets[0].getsockname()
@@ -285,5 +335,10 @@ class Service:
         print(f"open http{'s' if self.args.cert else ''}://{browse}:{port}/ in a browser; "
               "Ctrl-C stops", flush=True)
         if self.args.mode == "chat":
-            print(f"or chat from a terminal: wskit connect '{scheme}://{browse}:{port}/?name=NAME'",
-                  flush=True)
+            print(f"rooms {', '.join(CHAT_ROOMS)}: channels at {scheme}://{browse}:{port}/channels, "
+                  f"SSE at http{'s' if self.args.cert else ''}://{browse}:{port}/events?channel=lobby"
+                  + (f", shared through {self.args.redis}" if self.args.redis else ""), flush=True)
+            print(f"or chat from a terminal: wskit connect "
+                  f"'{scheme}://{browse}:{port}/?name=NAME&room=lobby'", flush=True)
+            if self.args.bot:
+                print("the bot answers messages starting with /bot (try: /bot help)", flush=True)
