@@ -159,10 +159,11 @@ class ChannelsMixin:
             await self.send(text)  # type: ignore[attr-defined]
             if timeout is None:
                 return await fut
-            try:
-                return await asyncio.wait_for(fut, timeout)
-            except asyncio.TimeoutError:
-                raise RequestTimeout(what, timeout) from None
+            # not wait_for: on 3.11 it can swallow a cancel that races the reply
+            done, _ = await asyncio.wait({fut}, timeout=timeout)
+            if not done:
+                raise RequestTimeout(what, timeout)
+            return fut.result()
         finally:
             p = self._chan_pending
             if p is not None and p.get(key) is fut:
