@@ -125,13 +125,13 @@ int wsk__uv_guard_request(wsk_uv_conn_t *c, const wsk_uv_request_t *r) {
 
 int wsk__uv_guard_message(wsk_uv_conn_t *c, const wsk_event_t *ev) {
   wsk_uv_server_t *s = (wsk_uv_server_t *)c->owner;
-  if (!s->o.authenticate || ev->type == WSK_EV_FRAGMENT) return 0;
+  if (!s->o.first_message_auth || ev->type == WSK_EV_FRAGMENT) return 0;
   wsk_uv_message_t m;
   m.opcode = ev->type == WSK_EV_TEXT ? WSK_OP_TEXT : WSK_OP_BINARY;
   m.data = ev->data;
   m.len = ev->len;
   m.first = m.fin = 1;
-  int ok = s->o.authenticate(c, &m);
+  int ok = s->o.first_message_auth(c, &m);
   if (ok >= 0 && c->ws && !wsk_conn_authenticated(c->ws))
     wsk_conn_authenticate(c->ws, ok > 0, NULL);
   return 1;

@@ -9,6 +9,7 @@
 local wskit = require "wskit"
 
 local TOKENS = { alice = { name = "alice" }, bob = { name = "bob" } }
+local GUEST = { guest = true }
 
 local server = assert(wskit.serve{
     host = "127.0.0.1",
@@ -19,14 +20,15 @@ local server = assert(wskit.serve{
     history_size = 50,
     message_rate = 20, message_burst = 40,   -- per connection
     max_connections_per_ip = 100,
-    process_request = function(ws, req)
-        ws.user = TOKENS[wskit.auth.token_from_query(req) or ""] -- nil: a guest
+    -- the handshake hook: its answer is ws.user (nil would refuse with 401)
+    authenticate = function(_, req)
+        return TOKENS[wskit.auth.token_from_query(req) or ""] or GUEST
     end,
     authorize = function(ws, action, channel)
         if action == "subscribe" then
             return true
         end
-        return ws.user ~= nil and channel:match("^chat%.") ~= nil
+        return ws.user ~= GUEST and channel:match("^chat%.") ~= nil
     end,
     log = function(line) io.stderr:write(line, "\n") end,
 })

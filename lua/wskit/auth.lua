@@ -1,11 +1,9 @@
--- wskit.auth: credentials in a handshake request, for process_request
--- hooks (docs/auth.md). The parsing is the driver's (csrc/uv/hooks.c);
--- req is the table process_request gets.
+-- wskit.auth: credentials in a handshake request, for the authenticate
+-- hook (or process_request; docs/auth.md). The parsing is the driver's
+-- (csrc/uv/hooks.c); req is the table those hooks get.
 --
---   process_request = function(ws, req)
---       local user = SESSIONS[auth.token_from_query(req)]
---       if not user then return 401 end
---       ws.user = user
+--   authenticate = function(ws, req)   -- user data -> ws.user; nil -> 401
+--       return SESSIONS[auth.token_from_query(req) or ""]
 --   end
 local core = require "wskit.core"
 

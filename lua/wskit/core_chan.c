@@ -1,8 +1,8 @@
 /* Channels beyond one connection, auth hooks and limits, for Lua: the
  * server's hub publish (local or through the Redis backplane), the
  * client's side of the JSON channel protocol (subscribe / publish and
- * resume, all done by the driver), the authorize / first-message
- * authenticate / log hooks, and per-connection user data and counts.
+ * resume, all done by the driver), the authorize / first_message_auth /
+ * log hooks, and per-connection user data and counts.
  * Policy stays in the driver and the core; this file only converts. */
 #include <stdlib.h>
 #include <string.h>
@@ -53,9 +53,9 @@ static int h_authorize(wsk_uv_conn_t *c, const char *action, const char *ch, siz
 
 /* The Lua side answers true (pass), false (close 1008) or nil: it will
  * call ws:_authenticate(ok) later (a hook that waits). */
-static int h_authenticate(wsk_uv_conn_t *c, const wsk_uv_message_t *m) {
+static int h_first_message_auth(wsk_uv_conn_t *c, const wsk_uv_message_t *m) {
   lwc_owner_t *o = lwc_owner_of(c);
-  if (!o || !lwc_push_cb(o, LWC_ON_AUTHENTICATE)) return 0;
+  if (!o || !lwc_push_cb(o, LWC_ON_FIRST_MESSAGE_AUTH)) return 0;
   lua_State *L = o->ctx->L;
   lwc_conn_t *u = lwc_conn_push(o, L, c);
   lua_pushlstring(L, (const char *)m->data, m->len);
@@ -78,7 +78,8 @@ static void h_log(wsk_uv_server_t *s, const char *line) {
 
 void lwc_server_hooks(lwc_owner_t *o, wsk_uv_server_opts_t *so) {
   if (o->refs[LWC_ON_AUTHORIZE] != LUA_NOREF) so->authorize = h_authorize;
-  if (o->refs[LWC_ON_AUTHENTICATE] != LUA_NOREF) so->authenticate = h_authenticate;
+  if (o->refs[LWC_ON_FIRST_MESSAGE_AUTH] != LUA_NOREF)
+    so->first_message_auth = h_first_message_auth;
   if (o->refs[LWC_ON_LOG] != LUA_NOREF) so->log = h_log;
 }
 

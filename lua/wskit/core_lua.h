@@ -77,7 +77,7 @@ enum {
   LWC_ON_REQUEST, LWC_ON_HTTP, LWC_ON_CONNECTING, LWC_ON_OPEN, LWC_ON_MESSAGE,
   LWC_ON_PING, LWC_ON_PONG, LWC_ON_DRAIN, LWC_ON_RPC, LWC_ON_CLOSE, LWC_ON_SHUTDOWN,
   /* channels and auth (core_chan.c) */
-  LWC_ON_AUTHORIZE, LWC_ON_AUTHENTICATE, LWC_ON_CHANNEL_MESSAGE, LWC_ON_GAP,
+  LWC_ON_AUTHORIZE, LWC_ON_FIRST_MESSAGE_AUTH, LWC_ON_CHANNEL_MESSAGE, LWC_ON_GAP,
   LWC_ON_CHANNEL_REPLY, LWC_ON_LOG,
   LWC_NCB
 };
@@ -217,7 +217,7 @@ LWC_HIDDEN int lwc_json_decode(lua_State *L);
 LWC_HIDDEN void lwc_push_rpc_call(lua_State *L, const wsk_uv_rpc_call_t *call);
 
 /* ---- core_chan.c: channels, auth hooks, limits ---- */
-/* Set the server-level hooks (authorize, authenticate, log) Lua asked for. */
+/* Set the server-level hooks (authorize, first_message_auth, log) Lua asked for. */
 LWC_HIDDEN void lwc_server_hooks(lwc_owner_t *o, wsk_uv_server_opts_t *so);
 /* The channel callbacks of a client (on_channel_message, on_gap, on_channel_reply). */
 LWC_HIDDEN void lwc_chan_set_callbacks(lwc_owner_t *o);

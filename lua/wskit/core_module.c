@@ -13,7 +13,7 @@
 const char *const lwc_cb_names[LWC_NCB] = {
     "on_request", "on_http", "on_connecting", "on_open", "on_message", "on_ping",
     "on_pong",    "on_drain", "on_rpc",       "on_close", "on_shutdown",
-    "on_authorize", "on_authenticate", "on_channel_message", "on_gap", "on_channel_reply",
+    "on_authorize", "on_first_message_auth", "on_channel_message", "on_gap", "on_channel_reply",
     "on_log"};
 
 static int running; /* uv_run is not reentrant: refuse nested run() calls */

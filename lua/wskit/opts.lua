@@ -75,13 +75,9 @@ function M.check(kind, opts, level)
     if o.methods ~= nil and type(o.methods) ~= "table" then
         error("wskit: option methods must be a table of functions", level)
     end
-    if o.first_message_auth ~= nil then -- the Python name of the first-message hook
-        if o.authenticate ~= nil then
-            error("wskit: give authenticate or first_message_auth, not both", level)
-        end
-        o.authenticate, o.first_message_auth = o.first_message_auth, nil
-    end
-    if o.authenticate and not o.auth_timeout then
+    -- authenticate(ws, req) is the handshake hook, first_message_auth(ws,
+    -- message, kind) the first-message one: the names of every binding
+    if o.first_message_auth and not o.auth_timeout then
         o.auth_timeout = 10 -- first-message authentication is always bounded
     end
     if o.additional_headers ~= nil then -- the Python name

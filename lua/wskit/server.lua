@@ -11,7 +11,8 @@
 -- (plain HTTP requests), and broadcast, channels and graceful shutdown.
 -- Channels: channels_path serves the JSON channel protocol, sse_path
 -- Server-Sent Events, backplane = "redis://..." shares them between
--- instances; authorize, authenticate and the limits guard them.
+-- instances; authorize, authenticate (handshake), first_message_auth and
+-- the limits guard them.
 local core = require "wskit.core"
 local sched = require "wskit.sched"
 local conn = require "wskit.conn"
@@ -39,6 +40,32 @@ local function answer_request(ws, ok, status, body, headers)
     else
         ws:accept(type(status) == "string" and status or nil)
     end
+end
+
+-- The upgrade (or SSE) request: process_request first (it sees every
+-- request and may refuse), then authenticate(ws, req) -> user data, kept
+-- as ws.user; nil/false refuses with 401, or `nil, status[, body,
+-- headers]` with that status. Returns process_request's kind of answer.
+local function handshake(ws, req, process, auth)
+    local sub
+    if process then
+        local a, b, c = process(ws, req)
+        if type(a) == "number" or ws:state() ~= "connecting" then
+            return a, b, c
+        end
+        sub = a
+    end
+    if auth then
+        local user, status, body, headers = auth(ws, req)
+        if ws:state() ~= "connecting" then -- the hook answered itself
+            return
+        end
+        if user == nil or user == false then
+            return type(status) == "number" and status or 401, body, headers
+        end
+        ws.user = user
+    end
+    return sub
 end
 
 -- First-message authentication: hook(ws, message, kind) -> user | nil,
@@ -88,8 +115,9 @@ local function callbacks(self, o)
             conn.run_handler(ws, handler)
         end
     end
-    if o.authenticate then
-        cbs.on_authenticate = authenticator(o.authenticate, (handler or user_open) and start)
+    if o.first_message_auth then
+        local first = (handler or user_open) and start
+        cbs.on_first_message_auth = authenticator(o.first_message_auth, first)
         -- the handler starts once the first message passed
     elseif handler or user_open then
         cbs.on_open = start
@@ -122,15 +150,15 @@ local function callbacks(self, o)
     if o.methods then
         cbs.on_rpc = rpc.dispatcher(o.methods)
     end
-    if o.process_request then
-        local hook = o.process_request
+    if o.process_request or o.authenticate then
+        local process, auth = o.process_request, o.authenticate
         cbs.on_request = function(ws, req)
             sched.spawn_with(function(ok, a, b, c)
                 if not ok then
                     sched.report(b, ws)
                 end
                 answer_request(ws, ok, a, b, c)
-            end, hook, ws, req)
+            end, handshake, ws, req, process, auth)
         end
     end
     if o.on_http then

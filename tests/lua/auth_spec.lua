@@ -1,7 +1,7 @@
 -- Who may connect and how much they may send: credentials in the
--- handshake (query token, cookie, Authorization header) through
--- process_request and wskit.auth, first-message authentication (close
--- 1008), the Host allowlist, message rates (error / drop / close) and
+-- handshake (query token, cookie, Authorization header) through the
+-- authenticate hook and wskit.auth, first-message authentication with
+-- first_message_auth (close 1008), the Host allowlist, message rates (error / drop / close) and
 -- connections per IP (429 / 1013). Every limit is crossed.
 local wskit = require "wskit"
 local H = require "helper"
@@ -37,14 +37,11 @@ local function connect(url, extra)
     return ws, err
 end
 
+-- authenticate(ws, req) -> user data (ws.user) or nil (401)
 local function handshake_auth(hook)
     return greeter({
-        process_request = function(ws, req)
-            local user = USERS[hook(req) or ""]
-            if not user then
-                return 401, "who are you?\n"
-            end
-            ws.user = user
+        authenticate = function(_, req)
+            return USERS[hook(req) or ""]
         end,
     })
 end
@@ -81,6 +78,60 @@ describe("handshake credentials", function()
         end)
     end)
 
+    it("nil, status, body refuses with that status; false with 401", function()
+        H.run(function()
+            local _, url = greeter({
+                authenticate = function(_, req)
+                    local t = wskit.auth.token_from_query(req)
+                    if t == "banned" then return nil, 403, "banned\n" end
+                    if t == "no" then return false end
+                    return USERS[t or ""]
+                end,
+            })
+            assert.same({ nil, "EHANDSHAKE: the server answered 403" }, { connect(url .. "?token=banned") })
+            assert.same({ nil, "EHANDSHAKE: the server answered 401" }, { connect(url .. "?token=no") })
+            local ws = assert(connect(url .. "?token=t1"))
+            assert.equal("hello alice", ws:receive(5))
+        end)
+    end)
+
+    it("an error in authenticate answers 500 and is reported", function()
+        H.run(function()
+            local errors, restore = H.capture_errors()
+            local _, url = greeter({ authenticate = function() error("db down") end })
+            local r = { connect(url .. "?token=t1") }
+            restore()
+            assert.same({ nil, "EHANDSHAKE: the server answered 500" }, r)
+            assert.matches("db down", errors[1])
+        end)
+    end)
+
+    it("runs after process_request, may wait, and sets ws.user for every hook", function()
+        H.run(function()
+            local order, closed_user = {}, nil
+            local _, url = greeter({
+                process_request = function(_, req)
+                    order[#order + 1] = "process_request " .. req.path
+                    if req.path == "/health" then return 418 end -- refuses first
+                end,
+                authenticate = function(ws, req)
+                    order[#order + 1] = "authenticate " .. req.path
+                    wskit.sleep(0.05) -- a hook may wait (a session store, say)
+                    assert.is_nil(ws.user)
+                    return USERS[wskit.auth.bearer(req) or ""]
+                end,
+                on_close = function(ws) closed_user = ws.user end,
+            })
+            assert.same({ nil, "EHANDSHAKE: the server answered 418" }, { connect(url .. "health") })
+            local ws = assert(connect(url .. "chat", { headers = { Authorization = "Bearer k1" } }))
+            assert.equal("hello carol", ws:receive(5))
+            ws:close()
+            assert(H.wait_for(function() return closed_user ~= nil end))
+            assert.equal("carol", closed_user.name)
+            assert.same({ "process_request /health", "process_request /chat", "authenticate /chat" }, order)
+        end)
+    end)
+
     it("hosts allowlist refuses other Host headers with 403", function()
         H.run(function()
             local _, url = greeter({ hosts = { "chat.example" } })
@@ -96,7 +147,7 @@ describe("first-message authentication", function()
     local function first_message_server(extra)
         local o = {
             auth_timeout = 2,
-            authenticate = function(ws, msg)
+            first_message_auth = function(ws, msg)
                 local t = wskit.json_decode(msg)
                 wskit.sleep(0.05) -- a hook may wait (a database, say)
                 return USERS[t.token]
@@ -155,10 +206,28 @@ describe("first-message authentication", function()
         end)
     end)
 
+    it("after authenticate: the handshake user, then the first message", function()
+        H.run(function()
+            local _, url = first_message_server({
+                authenticate = function(_, req) return USERS[wskit.auth.token_from_query(req) or ""] end,
+                first_message_auth = function(ws, msg)
+                    return msg == "pin " .. ws.user.name and ws.user or nil -- a second factor
+                end,
+            })
+            assert.same({ nil, "EHANDSHAKE: the server answered 401" }, { connect(url) })
+            local ws = assert(connect(url .. "?token=s1"))
+            assert(ws:send("pin bob"))
+            assert.equal("hello bob", ws:receive(5))
+            local bad = assert(connect(url .. "?token=s1"))
+            assert(bad:send("pin alice"))
+            assert.equal(1008, bad:wait_closed(5).code)
+        end)
+    end)
+
     it("python3-websockets client gets 1008 on a bad first message", function()
         H.run(function()
             local _, url = first_message_server({
-                authenticate = function(_, msg) return USERS[msg] end, -- the text is the token
+                first_message_auth = function(_, msg) return USERS[msg] end, -- the text is the token
             })
             local peer = H.py_client(url, "--expect-close 1008")
             -- py_peer's first message is "message 0 ": not a token

@@ -87,8 +87,8 @@ describe("channels_path", function()
                     asked[#asked + 1] = action .. " " .. channel .. " " .. tostring(ws.user)
                     return channel ~= "secret"
                 end,
-                process_request = function(ws, req)
-                    ws.user = wskit.auth.token_from_query(req)
+                authenticate = function(_, req) -- the handshake hook: -> ws.user
+                    return wskit.auth.token_from_query(req)
                 end,
             })
             local cl = chan_client(url .. "?token=abc")

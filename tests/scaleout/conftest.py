@@ -16,6 +16,9 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "python"))
+
+from redis_server import RedisServer, free_port  # noqa: E402
 
 TEST_SECONDS = 90
 
@@ -29,12 +32,6 @@ def _bounded():
     yield
     signal.alarm(0)
     signal.signal(signal.SIGALRM, old)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port, timeout=15.0, proc=None):
@@ -51,37 +48,16 @@ def wait_port(port, timeout=15.0, proc=None):
     raise TimeoutError("nothing listens on port %d" % port)
 
 
-class Redis:
-    """redis-server on a loopback port; stop() and start() keep the port."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.url = "redis://127.0.0.1:%d/0" % self.port
-        self.dir = tempfile.mkdtemp(prefix="wskit-redis-")
-        self.proc = None
-
-    def start(self):
-        exe = shutil.which("redis-server")
-        assert exe, "redis-server is not installed (apt-get install -y redis-server)"
-        self.proc = subprocess.Popen(
-            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.port, proc=self.proc)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.proc = None
-
-
 @pytest.fixture
 def redis():
-    r = Redis()
+    """A real redis-server (tests/python/redis_server.py): kill() and
+    start() keep its port."""
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed (apt-get install -y redis-server)")
+    r = RedisServer()
     r.start()
     yield r
-    r.stop()
+    r.kill()
     shutil.rmtree(r.dir, ignore_errors=True)
 
 

@@ -113,6 +113,48 @@ class Subscriber:
             pass
 
 
+class SseReader:
+    """GET /events?channel=... through nginx from a source address, as
+    HTTP/1.0 so the body is the bare event stream; records each event's
+    id and data."""
+
+    def __init__(self, lb_port, source_ip, channel):
+        self.lb_port, self.source_ip, self.channel = lb_port, source_ip, channel
+        self.events = []
+        self.task = None
+
+    async def start(self):
+        reader, self.writer = await asyncio.open_connection(
+            "127.0.0.1", self.lb_port, local_addr=(self.source_ip, 0))
+        self.writer.write(b"GET /events?channel=%s HTTP/1.0\r\nHost: lb\r\n"
+                          b"Accept: text/event-stream\r\n\r\n" % self.channel.encode())
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        assert b"text/event-stream" in head
+        line = await asyncio.wait_for(reader.readline(), 10)
+        assert line.startswith(b"retry:"), line
+        self.task = asyncio.ensure_future(self._read(reader))
+
+    async def _read(self, reader):
+        event = {}
+        while True:
+            line = (await reader.readline()).decode()
+            if not line:
+                return
+            line = line.rstrip("\n")
+            if line == "":
+                if "data" in event:
+                    self.events.append(event)
+                event = {}
+            elif not line.startswith(":"):
+                field, _, value = line.partition(":")
+                event[field] = value[1:] if value.startswith(" ") else value
+
+    async def stop(self):
+        self.task.cancel()
+        self.writer.close()
+
+
 async def wait_for(cond, timeout=20.0, what="condition"):
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -150,6 +192,11 @@ async def _every_instance_once(instances, lb):
     subs = [Subscriber(lb.port, ip, "room") for p in ports for ip in where[p]]
     for s in subs:
         await s.start()
+    # one SSE stream per instance too: the same channel feeds both
+    streams = [SseReader(lb.port, where[p][0], "room") for p in ports]
+    for r in streams:
+        await r.start()
+    await asyncio.sleep(0.5)  # each stream's subscription is in place
     try:
         # each instance's clients publish in turn: every message reaches all
         n = 0
@@ -166,23 +213,36 @@ async def _every_instance_once(instances, lb):
             assert s.data == subs[0].data
             assert not s.gaps
         assert sorted(subs[0].data, key=lambda d: int(d[1:])) == ["m%d" % i for i in range(n)]
+        await wait_for(lambda: all(len(r.events) >= n for r in streams), what="SSE events")
+        epoch = subs[0].epoch
+        for r in streams:
+            assert [e["data"] for e in r.events] == subs[0].data, r.source_ip
+            assert [e["id"] for e in r.events] == ["%s:%d" % (epoch, q) for q in subs[0].seqs]
     finally:
+        for r in streams:
+            await r.stop()
         for s in subs:
             await s.stop()
 
 
-@pytest.mark.parametrize("kinds", MIXES, ids="-".join)
-def test_killed_instance_clients_resume_through_nginx(kinds, redis, workdir):
+# each kind of instance is the one killed once
+KILLS = [(kinds, victim) for kinds in MIXES for victim in range(len(kinds))
+         if kinds != MIXES[0] or victim == len(kinds) - 1]
+
+
+@pytest.mark.parametrize("kinds,victim", KILLS,
+                         ids=["%s-kill-%s" % ("-".join(k), k[v]) for k, v in KILLS])
+def test_killed_instance_clients_resume_through_nginx(kinds, victim, redis, workdir):
     instances, lb = start_cluster(kinds, redis, workdir)
     try:
-        asyncio.run(_resume_after_kill(instances, lb))
+        asyncio.run(_resume_after_kill(instances, lb, instances[victim]))
     finally:
         lb.stop()
         for inst in instances:
             inst.kill()
 
 
-async def _resume_after_kill(instances, lb):
+async def _resume_after_kill(instances, lb, victim):
     ports = [i.port for i in instances]
     where = spread(lb.port, ports, per_instance=2)
     subs = {p: [Subscriber(lb.port, ip, "room") for ip in where[p]] for p in ports}
@@ -190,8 +250,7 @@ async def _resume_after_kill(instances, lb):
     for s in everyone:
         await s.start()
     try:
-        publisher = subs[ports[0]][0]
-        victim = instances[-1]
+        publisher = next(subs[p][0] for p in ports if p != victim.port)
         for i in range(20):
             await publisher.publish("a%d" % i)
         await wait_for(lambda: all(len(s.seqs) >= 20 for s in everyone), what="first 20")
@@ -242,7 +301,7 @@ async def _redis_restart(instances, lb, redis):
         for i in range(5):
             assert (await subs[0].publish("x%d" % i))["type"] == "published"
         await wait_for(lambda: all(len(s.seqs) == 5 for s in subs), what="5 before")
-        redis.stop()
+        redis.kill()
         await asyncio.sleep(0.5)
         # Redis is away: publishing says so, the connections stay up
         reply = await subs[-1].publish("lost")

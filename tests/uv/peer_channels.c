@@ -78,7 +78,7 @@ static void on_request(wsk_uv_conn_t *c, const wsk_uv_request_t *req) {
 }
 
 /* first-message auth: "auth good" */
-static int authenticate(wsk_uv_conn_t *c, const wsk_uv_message_t *m) {
+static int first_message_auth(wsk_uv_conn_t *c, const wsk_uv_message_t *m) {
   if (m->len == 9 && !memcmp(m->data, "auth good", 9)) {
     wsk_uv_conn_set_user(c, alice);
     wsk_uv_conn_send(c, WSK_OP_TEXT, "welcome", 7);
@@ -238,7 +238,7 @@ int main(int argc, char **argv) {
     }
   }
   if (!strcmp(auth_mode, "first")) {
-    o.authenticate = authenticate;
+    o.first_message_auth = first_message_auth;
     if (!o.conn.auth_timeout_ms) o.conn.auth_timeout_ms = 2000;
   }
   uv_loop_t *loop = wsk_uv_default_loop();

@@ -172,7 +172,7 @@ TEST(raw_subscriber_gets_payloads_and_count) {
   CHECK_INT(R.raw_msgs, 1);
 }
 
-static int authenticate(wsk_uv_conn_t *c, const wsk_uv_message_t *m) {
+static int first_message_auth(wsk_uv_conn_t *c, const wsk_uv_message_t *m) {
   R.auth_calls++;
   static char user[] = "u1";
   if (m->len == 2 && !memcmp(m->data, "ok", 2)) {
@@ -188,7 +188,7 @@ TEST(first_message_auth_closes_1008_on_a_bad_one) {
   wsk_uv_server_opts_t so;
   wsk_uv_server_opts_init(&so);
   so.callbacks = &scb;
-  so.authenticate = authenticate;
+  so.first_message_auth = first_message_auth;
   so.conn.auth_timeout_ms = 1000;
   int port = 0;
   R.srv = server_on(&so, &port);

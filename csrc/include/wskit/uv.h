@@ -273,7 +273,7 @@ typedef struct wsk_uv_server_opts {
   /* ---- channels beyond one process (docs/c-api.md "Channels") ----
    * Limits that are per connection live in `conn`, as the others do:
    * conn.server.hosts (Host allowlist, 403), conn.server.origins,
-   * conn.auth_timeout_ms (first-message authentication, see authenticate),
+   * conn.auth_timeout_ms (first-message authentication, see first_message_auth),
    * conn.rate / conn.rate_burst / conn.rate_policy (message rate). */
   const char *channels_path;  /* e.g. "/channels": WebSocket connections to this
                                  path speak the JSON channel protocol, served by
@@ -300,8 +300,10 @@ typedef struct wsk_uv_server_opts {
    * through, 0 to close with 1008, or a negative value to judge later with
    * wsk_uv_conn_authenticate (the deadline keeps running). NULL: the first
    * message goes to on_message and the application calls
-   * wsk_uv_conn_authenticate. */
-  int (*authenticate)(wsk_uv_conn_t *c, const wsk_uv_message_t *m);
+   * wsk_uv_conn_authenticate. The handshake hook (credentials in the
+   * query, a cookie or a header; the other bindings' `authenticate`) is
+   * callbacks->on_request with wsk_uv_conn_set_user. */
+  int (*first_message_auth)(wsk_uv_conn_t *c, const wsk_uv_message_t *m);
   /* Open connections per client IP address; 0 = no limit (and no count). */
   size_t max_connections_per_ip;
   int ip_limit_policy;        /* WSK_UV_IP_REJECT (HTTP 429, default) or
@@ -395,10 +397,10 @@ size_t wsk_uv_server_ip_count(const wsk_uv_server_t *s, const char *ip);
 /* The peer's IP address as text ("" for Unix sockets). */
 const char *wsk_uv_conn_ip(wsk_uv_conn_t *c);
 
-/* Per-connection user data set by auth hooks (on_request, authenticate). */
+/* Per-connection user data set by auth hooks (on_request, first_message_auth). */
 void *wsk_uv_conn_user(const wsk_uv_conn_t *c);
 int wsk_uv_conn_set_user(wsk_uv_conn_t *c, void *user);
-/* Judge first-message authentication later (authenticate returned < 0). */
+/* Judge first-message authentication later (first_message_auth returned < 0). */
 int wsk_uv_conn_authenticate(wsk_uv_conn_t *c, int ok, const char *reason);
 /* Message counts of the connection (core: wsk_conn_stats); zeros after close. */
 void wsk_uv_conn_stats(const wsk_uv_conn_t *c, wsk_conn_stats_t *out);
