@@ -219,6 +219,11 @@ venv:
 	@.venv/bin/pip install -q --no-build-isolation --no-deps --no-index -e .
 # ---- end of Python package ----
 
+# ---- channel fan-out, in memory and through Redis: bench/fanout_bench.py ----
+.PHONY: bench-fanout
+bench-fanout: lib uv examples venv
+	.venv/bin/python bench/fanout_bench.py $(BENCH_FANOUT_ARGS)
+
 # ---- Python driver benchmark: bench/python_bench.py ----
 # `make bench-py` builds what it needs (lib, uv, examples, the C loadgen into
 # build/bench-py/, .venv when missing) and runs wskit / websockets / aiohttp

@@ -90,6 +90,13 @@ static void discard_msg(wsk_conn_t *c) {
  * drop it, -1 when the connection failed. `first`: the event starts its
  * message; `done`: it ends it. */
 static int gate(wsk_conn_t *c, wsk_event_t *ev, int first, int done) {
+  /* Closing while the first message awaits its judgement: frames are still
+   * parsed (the peer's close must be read) but no message is delivered. */
+  if (c->auth == WSK_AUTH_JUDGING) {
+    if (!done) c->msg_skip = 1;
+    discard_msg(c);
+    return 0;
+  }
   if (c->gate->bucket.rate > 0 && first && !wsk_bucket_take(&c->gate->bucket, c->now, 1.0)) {
     c->stats.rate_limited++;
     if (c->rate_policy == WSK_RATE_CLOSE) {

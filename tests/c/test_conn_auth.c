@@ -119,6 +119,33 @@ TEST(auth_first_message_then_nothing_until_judged) {
   wsk_conn_free(srv);
 }
 
+/* The application closes while the first message awaits its judgement:
+ * the peer's close is still read, but no later message is delivered
+ * (found by fuzz_conn). */
+TEST(auth_closing_while_judging_delivers_nothing_more) {
+  wsk_conn_t *cli, *srv;
+  auth_pair(1000, &cli, &srv);
+  CHECK_INT(wsk_conn_send(cli, WSK_OP_TEXT, "token=abc", 9), 0);
+  CHECK_INT(wsk_conn_send(cli, WSK_OP_TEXT, "second", 6), 0);
+  evlog_t l = { 0 };
+  pump(cli, srv, &l);
+  CHECK_INT(l.n, 1);
+  log_clear(&l);
+  CHECK_INT(wsk_conn_close(srv, 1001, "bye", 3), 0);
+  CHECK_INT(wsk_conn_state(srv), WSK_STATE_CLOSING);
+  drain(srv, &l);
+  CHECK_INT(count_type(&l, WSK_EV_TEXT), 0);
+  log_clear(&l);
+  CHECK_INT(wsk_conn_send(cli, WSK_OP_BINARY, "third", 5), 0);
+  pump(srv, cli, NULL); /* our close reaches the client, which answers */
+  pump(cli, srv, &l);
+  CHECK_INT(count_type(&l, WSK_EV_TEXT) + count_type(&l, WSK_EV_BINARY), 0);
+  CHECK_INT(count_type(&l, WSK_EV_CLOSE), 1);
+  log_clear(&l);
+  wsk_conn_free(cli);
+  wsk_conn_free(srv);
+}
+
 TEST(auth_refused_closes_1008_with_reason) {
   wsk_conn_t *cli, *srv;
   auth_pair(1000, &cli, &srv);
@@ -625,6 +652,7 @@ int main(void) {
   RUN(defaults_are_off);
   RUN(invalid_rate_options_are_refused);
   RUN(auth_first_message_then_nothing_until_judged);
+  RUN(auth_closing_while_judging_delivers_nothing_more);
   RUN(auth_refused_closes_1008_with_reason);
   RUN(auth_refused_default_reason_and_bad_reasons);
   RUN(auth_timeout_without_any_message);

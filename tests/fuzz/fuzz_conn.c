@@ -1,7 +1,9 @@
 /* libFuzzer target for wsk_conn in both roles: the fuzzer's bytes are a
  * script of feeds (split at its chosen points), clock ticks, sends and
- * EOF. Checks the event invariants: text is valid UTF-8, messages respect
- * max_message_size, CLOSED comes exactly once and last. */
+ * EOF; flag 128 adds a message rate and first-message authentication.
+ * Checks the event invariants: text is valid UTF-8, messages respect
+ * max_message_size, CLOSED comes exactly once and last, and no message
+ * comes while a first message waits for its judgement. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +25,19 @@ typedef struct {
   wsk_conn_t *c;
   size_t max_message;
   int closed;
+  int judging; /* a first message was delivered and awaits wsk_conn_authenticate */
 } state_t;
+
+/* First-message authentication: judge the message just delivered (its
+ * first byte decides), or check that none comes before the judgement. */
+static void judge(state_t *s, const wsk_event_t *ev) {
+  if (wsk_conn_authenticated(s->c)) return;
+  CHECK(!s->judging);
+  s->judging = 1;
+  if (ev->len & 1) return; /* odd lengths: judged later (by a tick, or never) */
+  int ok = ev->len == 0 || !(ev->data[0] & 1);
+  if (wsk_conn_authenticate(s->c, ok, ok ? NULL : "no") == 0) s->judging = 0;
+}
 
 static void drain(state_t *s) {
   wsk_event_t ev;
@@ -40,6 +54,13 @@ static void drain(state_t *s) {
       /* fallthrough */
     case WSK_EV_BINARY:
       CHECK(!s->max_message || ev.len <= s->max_message);
+      judge(s, &ev);
+      break;
+    case WSK_EV_FRAGMENT:
+      if (ev.first) judge(s, &ev);
+      break;
+    case WSK_EV_RATE_LIMITED: /* not delivered, so not judged; nor parsed meanwhile */
+      CHECK(wsk_conn_authenticated(s->c) || !s->judging);
       break;
     case WSK_EV_CLOSED:
       s->closed = 1;
@@ -100,6 +121,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   mine->max_message_size = (size_t)1 << (6 + (limits >> 4)); /* 64 B .. 2 MiB */
   mine->max_fragments = 1 + (limits & 15);
   mine->http.max_head = 512 + 64 * (limits & 15);
+  if (flags & 128) {
+    mine->rate = 1 + (limits & 3);
+    mine->rate_burst = 2;
+    mine->rate_policy = (limits >> 2) % 3;
+    mine->auth_timeout_ms = 1000;
+  }
 
   state_t s = {0};
   s.max_message = mine->max_message_size;
@@ -123,6 +150,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 5:
       now += 1 + (op >> 3) * 500;
       wsk_conn_tick(s.c, now);
+      if (s.judging && (op & 8)) { /* a judgement that came later */
+        if (wsk_conn_authenticate(s.c, (op >> 4) & 1, NULL) == 0) s.judging = 0;
+      }
       break;
     case 6:
       switch ((op >> 3) & 7) {
