@@ -53,7 +53,7 @@ int wsk_envelope_build(wsk_buf_t *out, const char *origin, const wsk_chan_msg_t 
       !wsk_backplane_token_valid(m->epoch, m->epoch_len))
     return WSK_EINVAL;
   if (m->seq == 0 || m->seq > MAX_SEQ) return WSK_EINVAL;
-  if (!m->channel || m->channel_len == 0 || m->channel_len > WSK_CHANNEL_MAX_NAME) return WSK_EINVAL;
+  if (!wsk_chan_name_ok(m->channel, m->channel_len)) return WSK_EINVAL;
   if (m->payload_len && !m->payload) return WSK_EINVAL;
   if (m->kind != WSK_PAYLOAD_TEXT && m->kind != WSK_PAYLOAD_BINARY && m->kind != WSK_PAYLOAD_JSON)
     return WSK_EINVAL;
@@ -132,6 +132,7 @@ int wsk_envelope_parse(const uint8_t *buf, size_t len, const char **origin, size
   if (len - i < clen) { w = "truncated channel"; goto bad; }
   msg.channel = (const char *)buf + i;
   msg.channel_len = (size_t)clen;
+  if (!wsk_chan_name_ok(msg.channel, msg.channel_len)) { w = "control character in channel"; goto bad; }
   i += (size_t)clen;
   msg.payload = buf + i;
   msg.payload_len = len - i;
@@ -153,8 +154,7 @@ static const char *const key_parts[] = { "meta:", "hist:", "msg:" };
 
 int wsk_backplane_key(wsk_buf_t *out, const char *prefix, wsk_backplane_key_t which,
                       const char *channel, size_t channel_len) {
-  if (!out || (unsigned)which > WSK_KEY_MSG || !channel || channel_len == 0 ||
-      channel_len > WSK_CHANNEL_MAX_NAME)
+  if (!out || (unsigned)which > WSK_KEY_MSG || !wsk_chan_name_ok(channel, channel_len))
     return WSK_EINVAL;
   size_t start = out->len;
   int r = wsk_buf_append_str(out, prefix ? prefix : WSK_BACKPLANE_PREFIX);
@@ -172,7 +172,7 @@ int wsk_backplane_channel_of(const char *prefix, const char *pubsub_name, size_t
       memcmp(pubsub_name + pl, "msg:", 4) != 0)
     return 0;
   size_t n = len - pl - 4;
-  if (n == 0 || n > WSK_CHANNEL_MAX_NAME) return 0;
+  if (!wsk_chan_name_ok(pubsub_name + pl + 4, n)) return 0;
   if (channel) *channel = pubsub_name + pl + 4;
   if (channel_len) *channel_len = n;
   return 1;
@@ -198,6 +198,16 @@ int wsk_backplane_channel_of(const char *prefix, const char *pubsub_name, size_t
   "local now = redis.call('TIME')\n"                                       \
   "local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)\n"
 
+/* With a history ttl the meta key expires a day after the history can:
+ * a channel nobody publishes to (a subscribe alone creates its epoch)
+ * leaves no key behind for ever, while the day keeps epoch and seq long
+ * enough that a late resume gets an "expired" gap, not a new epoch. Every
+ * publish and recover pushes it back. ttl 0 (no age limit) leaves it. */
+#define WSK_LUA_META_TTL                                                   \
+  "if ttl > 0 then\n"                                                      \
+  "  redis.call('PEXPIRE', KEYS[1], string.format('%d', ttl + 86400000))\n" \
+  "end\n"
+
 const char WSK_REDIS_PUBLISH_SCRIPT[] =
   "-- wskit publish: KEYS meta, hist; ARGV msgkey kind origin channel payload size ttl_ms\n"
   WSK_LUA_EPOCH
@@ -209,6 +219,7 @@ const char WSK_REDIS_PUBLISH_SCRIPT[] =
   "  string.format('%d', #ch) .. '\\n' .. ch .. ARGV[5]\n"
   "local size = tonumber(ARGV[6]) or 0\n"
   "local ttl = tonumber(ARGV[7]) or 0\n"
+  WSK_LUA_META_TTL
   "if size > 0 then\n"
   "  redis.call('XADD', KEYS[2], 'MAXLEN', string.format('%d', size), seqs .. '-1',\n"
   "             'e', env, 't', string.format('%d', now_ms))\n"
@@ -224,6 +235,7 @@ const char WSK_REDIS_RECOVER_SCRIPT[] =
   "local top = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')\n"
   "local since = tonumber(ARGV[1]) or -1\n"
   "local ttl = tonumber(ARGV[2]) or 0\n"
+  WSK_LUA_META_TTL
   "local max = tonumber(ARGV[3]) or 0\n"
   "local res = {epoch, top}\n"
   "if since >= 0 and since < top and max > 0 then\n"

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "hash.h"
+#include "json_internal.h" /* wsk_chan_name_ok */
 #include "wskit/channels.h" /* WSK_CHANNEL_MAX_NAME */
 
 struct entry {
@@ -58,7 +59,7 @@ static size_t find(const wsk_chan_client_t *cc, uint64_t h, const char *name, si
 }
 
 static struct entry *lookup(const wsk_chan_client_t *cc, const char *name, size_t len) {
-  if (!cc || !name || len == 0 || len > WSK_CHANNEL_MAX_NAME) return NULL;
+  if (!cc || !wsk_chan_name_ok(name, len)) return NULL;
   size_t s = find(cc, wsk_hash_bytes(cc->key, name, len), name, len);
   return s == SIZE_MAX ? NULL : cc->ents[cc->slots[s] - 1];
 }
@@ -85,7 +86,7 @@ static int grow(wsk_chan_client_t *cc) {
 }
 
 int wsk_chan_client_add(wsk_chan_client_t *cc, const char *channel, size_t len) {
-  if (!cc || !channel || len == 0 || len > WSK_CHANNEL_MAX_NAME) return WSK_EINVAL;
+  if (!cc || !wsk_chan_name_ok(channel, len)) return WSK_EINVAL;
   if (lookup(cc, channel, len)) return 0;
   if (cc->n == cc->cap) {
     size_t ncap = cc->cap ? cc->cap * 2 : 8;
@@ -122,7 +123,7 @@ static void slot_del(wsk_chan_client_t *cc, size_t hole) {
 }
 
 int wsk_chan_client_remove(wsk_chan_client_t *cc, const char *channel, size_t len) {
-  if (!cc || !channel || len == 0 || len > WSK_CHANNEL_MAX_NAME) return 0;
+  if (!cc || !wsk_chan_name_ok(channel, len)) return 0;
   size_t s = find(cc, wsk_hash_bytes(cc->key, channel, len), channel, len);
   if (s == SIZE_MAX) return 0;
   size_t pos = cc->slots[s] - 1;

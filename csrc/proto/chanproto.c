@@ -9,6 +9,7 @@
  * message fit in `len` bytes of scratch. */
 #include "wskit/chanproto.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "json_internal.h"
@@ -154,6 +155,13 @@ static int get_bool(parser_t *p, int k, int *v, const char *ill) {
   return 1;
 }
 
+int wsk_chan_name_ok(const char *s, size_t n) {
+  if (!s || n == 0 || n > WSK_CHANNEL_MAX_NAME) return 0;
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f) return 0;
+  return 1;
+}
+
 static int get_channel(parser_t *p, wsk_chan_frame_t *f, int required) {
   int r = get_string(p, K_CHANNEL, &f->channel, &f->channel_len, "channel must be a string");
   if (r < 0) return r;
@@ -163,6 +171,8 @@ static int get_channel(parser_t *p, wsk_chan_frame_t *f, int required) {
   }
   if (f->channel_len == 0) return FAIL(p, "empty channel");
   if (f->channel_len > WSK_CHANNEL_MAX_NAME) return FAIL(p, "channel too long");
+  if (!wsk_chan_name_ok(f->channel, f->channel_len))
+    return FAIL(p, "control character in channel");
   return 0;
 }
 
@@ -306,7 +316,7 @@ static int put_str(wsk_buf_t *b, const void *s, size_t n) {
 }
 
 static int put_channel(wsk_buf_t *b, const char *ch, size_t n) {
-  if (!ch || n == 0 || n > WSK_CHANNEL_MAX_NAME) return WSK_EINVAL;
+  if (!wsk_chan_name_ok(ch, n)) return WSK_EINVAL;
   int r = put(b, ",\"channel\":");
   return r ? r : put_str(b, ch, n);
 }
@@ -455,4 +465,20 @@ int wsk_chan_build_error(wsk_buf_t *out, const char *code, const char *message,
   if (channel) STEP(put_channel(out, channel, channel_len));
   STEP(put_id(out, id, id_len));
   END();
+}
+
+/* The parse needs `len` bytes of scratch; it is allocated (a refusal is
+ * rare enough), and when that fails the error simply goes without id and
+ * channel: it is still an answer. */
+int wsk_chan_build_refusal(wsk_buf_t *out, const char *code, const char *message,
+                           const void *request, size_t len) {
+  wsk_chan_frame_t f;
+  memset(&f, 0, sizeof f);
+  uint8_t *scratch = NULL;
+  if (request && len > 0 && (scratch = malloc(len)) != NULL &&
+      wsk_chan_parse(request, len, scratch, &f, NULL) != 0)
+    memset(&f, 0, sizeof f);
+  int r = wsk_chan_build_error(out, code, message, f.channel, f.channel_len, f.id, f.id_len);
+  free(scratch);
+  return r;
 }

@@ -66,7 +66,8 @@ static uint64_t hash_ptr(const wsk_hub_t *h, const void *p) {
   return wsk_hash_mix64((uint64_t)(uintptr_t)p ^ h->key[0]);
 }
 
-static int name_ok(const char *s, size_t n) { return s && n >= 1 && n <= WSK_CHANNEL_MAX_NAME; }
+/* also refuses control characters (json_internal.h) */
+static int name_ok(const char *s, size_t n) { return wsk_chan_name_ok(s, n); }
 
 static struct chan *find_chan(const wsk_hub_t *h, const char *s, size_t n) {
   if (!name_ok(s, n) || !h->chans.slots) return NULL;

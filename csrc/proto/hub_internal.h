@@ -5,6 +5,7 @@
 
 #include "wskit/hub.h"
 #include "wskit/channels.h"
+#include "json_internal.h" /* wsk_chan_name_ok */
 
 #define HUB_EPOCH_MAX WSK_CHAN_MAX_EPOCH
 

@@ -39,4 +39,10 @@ int wsk_base64_append(wsk_buf_t *out, const void *p, size_t n);
  * output never overtakes the input). Bytes written, or WSK_EINVAL. */
 long wsk_base64_decode_strict(const char *in, size_t n, uint8_t *out);
 
+/* A channel name: 1..WSK_CHANNEL_MAX_NAME bytes, none of them a control
+ * character (< 0x20 or 0x7f, NUL included): a name is also part of Redis
+ * keys, log lines and SSE query strings. 1 if valid. (UTF-8 validity is
+ * checked where the name goes into JSON.) */
+int wsk_chan_name_ok(const char *s, size_t n);
+
 #endif

@@ -2,6 +2,7 @@
  * client's stream parser is in sse_parser.c. */
 #include "wskit/sse.h"
 #include "http_internal.h"
+#include "json_internal.h" /* base64 */
 
 #include <stdio.h>
 #include <string.h>
@@ -123,4 +124,40 @@ int wsk_sse_parse_id(const char *s, size_t len, const char **epoch, size_t *epoc
   *epoch_len = elen;
   *seq = v;
   return 0;
+}
+
+/* One hub output as an event (sse.h). Binary goes as base64, which has no
+ * line ends, so it is written straight into `out` as one data line. */
+int wsk_sse_hub_event(wsk_buf_t *out, const wsk_hub_out_t *o) {
+  if (!out || !o) return WSK_EINVAL;
+  if (o->kind == WSK_HUB_SUBSCRIBED) return 0;
+  char id[WSK_SSE_MAX_ID];
+  size_t mark = out->len;
+  int n, r;
+  if (o->kind == WSK_HUB_GAP) {
+    if (o->json_len && !o->json) return WSK_EINVAL;
+    if ((n = wsk_sse_format_id(id, o->epoch, o->epoch_len, o->to)) < 0) return n;
+    r = wsk_sse_event(out, id, (size_t)n, "gap", 3, o->json, o->json_len);
+    return r < 0 ? r : (int)(out->len - mark);
+  }
+  if (o->kind != WSK_HUB_MESSAGE || !o->msg) return WSK_EINVAL;
+  const wsk_chan_msg_t *m = o->msg;
+  if (m->payload_len && !m->payload) return WSK_EINVAL;
+  if ((n = wsk_sse_format_id(id, o->epoch, o->epoch_len, o->seq)) < 0) return n;
+  switch (m->kind) {
+  case WSK_PAYLOAD_TEXT:
+  case WSK_PAYLOAD_JSON:
+    r = wsk_sse_event(out, id, (size_t)n, NULL, 0, m->payload, m->payload_len);
+    return r < 0 ? r : (int)(out->len - mark);
+  case WSK_PAYLOAD_BINARY:
+    if (wsk_buf_append(out, "id: ", 4) < 0 || wsk_buf_append(out, id, (size_t)n) < 0 ||
+        wsk_buf_append(out, "\ndata: ", 7) < 0 ||
+        wsk_base64_append(out, m->payload, m->payload_len) < 0 ||
+        wsk_buf_append(out, "\n\n", 2) < 0) {
+      out->len = mark;
+      return WSK_ENOMEM;
+    }
+    return (int)(out->len - mark);
+  }
+  return WSK_EINVAL;
 }

@@ -7,7 +7,12 @@
  * Losing Redis: local clients keep being served; both connections are
  * dropped and made again after the core's backoff (reconnect.h); once
  * subscribed again every channel with local subscribers is resynced from
- * the history (wsk_hub_resync, recover script, wsk_hub_recovered). */
+ * the history (wsk_hub_resync, recover script, wsk_hub_recovered).
+ * Channels are marked for that resync as soon as the loss is seen, so a
+ * message that comes back before the resync's fetch is held, never
+ * delivered ahead of what was missed. A resync fetch that fails (an error
+ * reply, or no answer in CMD_TIMEOUT_MS) counts as a lost connection: the
+ * next reconnect resyncs again, so nobody stays recovering for ever. */
 #include "uv_internal.h"
 
 #include <stdio.h>
@@ -30,6 +35,7 @@ typedef struct op {
   int resync, gone;         /* ... or for all of a channel; the subscriber left */
   char *channel;
   size_t channel_len;
+  uint64_t sent;            /* uv_now when queued: commands time out */
 } op_t;
 
 struct wsk_uv_bp {
@@ -42,10 +48,16 @@ struct wsk_uv_bp {
   char origin[17];
   redisAsyncContext *cmd, *sub;
   int cmd_ok, subscribed, up, ever_up;
+  int failing;              /* fail_soon() called: lost() is coming */
   wsk_backoff_t backoff;
   uv_timer_t timer;
+  uv_timer_t optimer;       /* times out commands that Redis never answers */
+  int handles;              /* open timers: freed when both are closed */
+  char why[160];            /* fail_soon's reason */
   op_t *ops;
 };
+
+#define CMD_TIMEOUT_MS 5000
 
 static void connect_both(wsk_uv_bp_t *bp);
 
@@ -115,6 +127,7 @@ static op_t *op_new(wsk_uv_bp_t *bp, const char *ch, size_t len) {
   op->channel[len] = 0;
   op->channel_len = len;
   op->bp = bp;
+  op->sent = uv_now(bp->loop);
   op->next = bp->ops;
   if (bp->ops) bp->ops->prev = op;
   bp->ops = op;
@@ -170,14 +183,32 @@ static void ctx_drop(redisAsyncContext **slot) {
 
 static void reconnect_cb(uv_timer_t *t) { connect_both(t->data); }
 
+static void mark_all(wsk_uv_bp_t *bp);
+static void lost(wsk_uv_bp_t *bp, const char *why);
+
+/* lost(), from the loop rather than inside a hiredis callback (which may
+ * be a connect callback, where the context must not be freed). */
+static void fail_cb(uv_timer_t *t) {
+  wsk_uv_bp_t *bp = t->data;
+  lost(bp, bp->why);
+}
+
+static void fail_soon(wsk_uv_bp_t *bp, const char *why) {
+  snprintf(bp->why, sizeof bp->why, "%s", why);
+  bp->up = 0; /* no new commands meanwhile; lost() still counts it as a loss */
+  bp->failing = 1;
+  uv_timer_start(&bp->timer, fail_cb, 0, 0);
+}
+
 /* One of the connections failed: drop both, fail what was pending, and
  * try again after the backoff. */
 static void lost(wsk_uv_bp_t *bp, const char *why) {
-  int was_up = bp->up;
-  bp->up = bp->cmd_ok = bp->subscribed = 0;
+  int was_up = bp->up || bp->failing;
+  bp->up = bp->cmd_ok = bp->subscribed = bp->failing = 0;
   ctx_drop(&bp->cmd);
   ctx_drop(&bp->sub);
   while (bp->ops) op_fail(bp->ops);
+  mark_all(bp); /* from now on live messages are held until the resync */
   if (was_up) wsk_backoff_closed(&bp->backoff, (int64_t)uv_now(bp->loop));
   int64_t delay = wsk_backoff_next(&bp->backoff);
   if (delay < 0) delay = bp->backoff.opts.max_delay_ms; /* a server never gives up */
@@ -207,23 +238,46 @@ static void collect(void *ud, const char *name, size_t len) {
   a->v[a->n++] = s;
 }
 
+static void channel_names(wsk_uv_bp_t *bp, names_t *a) {
+  wsk_hub_t *h = wsk__uv_hub_core(bp->s);
+  memset(a, 0, sizeof *a);
+  if (h) wsk_hub_channels(h, collect, a);
+}
+
+static void names_free(names_t *a) {
+  for (size_t i = 0; i < a->n; i++) free(a->v[i]);
+  free(a->v);
+}
+
+/* The loss is seen: every channel with local subscribers is marked
+ * recovering; the fetch is taken once connected again (resync_all). */
+static void mark_all(wsk_uv_bp_t *bp) {
+  wsk_hub_t *h = wsk__uv_hub_core(bp->s);
+  names_t a;
+  channel_names(bp, &a);
+  for (size_t i = 0; i < a.n; i++) wsk_hub_resync(h, a.v[i], strlen(a.v[i]), NULL);
+  names_free(&a);
+}
+
 /* Subscribed again: what was published meanwhile comes from the history. */
 static void resync_all(wsk_uv_bp_t *bp) {
   wsk_hub_t *h = wsk__uv_hub_core(bp->s);
   names_t a;
-  memset(&a, 0, sizeof a);
-  if (h) wsk_hub_channels(h, collect, &a);
+  channel_names(bp, &a);
   size_t n = 0;
-  for (size_t i = 0; i < a.n; i++) {
+  for (size_t i = 0; i < a.n && bp->up; i++) {
     int64_t since = -1;
     size_t len = strlen(a.v[i]);
-    if (h && wsk_hub_resync(h, a.v[i], len, &since) > 0) {
-      wsk__uv_bp_recover(bp, NULL, a.v[i], len, since);
+    if (wsk_hub_resync(h, a.v[i], len, &since) > 0) {
+      if (wsk__uv_bp_recover(bp, NULL, a.v[i], len, since) < 0) {
+        names_free(&a);
+        fail_soon(bp, "cannot send a resync");
+        return;
+      }
       n++;
     }
-    free(a.v[i]);
   }
-  free(a.v);
+  names_free(&a);
   if (bp->ever_up)
     wsk__uv_server_log(bp->s, "backplane: resubscribed to redis %s:%d (%zu channels resynced)",
                        bp->host, bp->port, n);
@@ -232,7 +286,7 @@ static void resync_all(wsk_uv_bp_t *bp) {
 }
 
 static void check_up(wsk_uv_bp_t *bp) {
-  if (bp->up || !bp->cmd_ok || !bp->subscribed) return;
+  if (bp->up || bp->failing || !bp->cmd_ok || !bp->subscribed) return;
   bp->up = 1;
   uv_timer_stop(&bp->timer); /* the connect watchdog */
   wsk_backoff_opened(&bp->backoff, (int64_t)uv_now(bp->loop));
@@ -285,6 +339,10 @@ static void on_pubsub(redisAsyncContext *ac, void *r, void *privdata) {
     return;
   }
   if (strcmp(kind->str, "pmessage") != 0 || reply->elements < 4) return;
+  /* Before both connections are up the resync has not fetched yet: the
+   * channels are marked (mark_all) and this message is in the history
+   * that fetch reads, so it is not needed now. */
+  if (!bp->up) return;
   redisReply *payload = reply->element[3];
   if (payload->type != REDIS_REPLY_STRING) return;
   const char *origin, *why = NULL;
@@ -339,6 +397,19 @@ static redisAsyncContext *open_ctx(wsk_uv_bp_t *bp) {
   return ac;
 }
 
+/* A command Redis never answers (a hung server) counts as lost, like an
+ * error reply to a resync: what it was for fails or is fetched again. */
+static void optimer_cb(uv_timer_t *t) {
+  wsk_uv_bp_t *bp = t->data;
+  uint64_t now = uv_now(bp->loop);
+  for (op_t *op = bp->ops; op && bp->up; op = op->next) {
+    if (now - op->sent >= CMD_TIMEOUT_MS) {
+      lost(bp, "a command timed out");
+      return;
+    }
+  }
+}
+
 /* A connect that never answers (a black hole) counts as lost too. */
 static void watchdog_cb(uv_timer_t *t) {
   wsk_uv_bp_t *bp = t->data;
@@ -385,6 +456,13 @@ int wsk__uv_bp_new(wsk_uv_server_t *s, const char *url, wsk_uv_bp_t **out) {
     return r < 0 ? r : WSK_EIO;
   }
   bp->timer.data = bp;
+  bp->handles = 1;
+  if (uv_timer_init(bp->loop, &bp->optimer) == 0) {
+    bp->optimer.data = bp;
+    bp->handles = 2;
+    uv_timer_start(&bp->optimer, optimer_cb, 1000, 1000);
+    uv_unref((uv_handle_t *)&bp->optimer); /* it never keeps the loop alive by itself */
+  }
   wsk_backoff_init(&bp->backoff, &s->o.backplane_backoff);
   connect_both(bp);
   *out = bp;
@@ -393,6 +471,7 @@ int wsk__uv_bp_new(wsk_uv_server_t *s, const char *url, wsk_uv_bp_t **out) {
 
 static void timer_closed(uv_handle_t *h) {
   wsk_uv_bp_t *bp = h->data;
+  if (--bp->handles > 0) return;
   free(bp->password);
   free(bp);
 }
@@ -410,7 +489,9 @@ void wsk__uv_bp_free(wsk_uv_bp_t *bp) {
   bp->ops = NULL;
   ctx_drop(&bp->cmd);
   ctx_drop(&bp->sub);
+  int two = bp->handles == 2;
   uv_close((uv_handle_t *)&bp->timer, timer_closed);
+  if (two) uv_close((uv_handle_t *)&bp->optimer, timer_closed);
 }
 
 int wsk__uv_bp_up(const wsk_uv_bp_t *bp) { return bp && bp->up; }
@@ -507,10 +588,18 @@ static void on_recovered(redisAsyncContext *ac, void *r, void *privdata) {
   if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
       reply->element[0]->type != REDIS_REPLY_STRING ||
       reply->element[1]->type != REDIS_REPLY_INTEGER) {
-    if (reply && reply->type == REDIS_REPLY_ERROR)
-      wsk__uv_server_log(bp->s, "backplane: recover failed: %s", reply->str);
+    const char *why = !reply ? "no answer"
+                      : reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                         : "an unexpected reply";
+    int resync = op->resync && reply; /* NULL: the connection went; lost() follows */
+    if (reply)
+      wsk__uv_server_log(bp->s, "backplane: %s of %s failed: %s", op->resync ? "resync" : "recover",
+                         op->channel, why);
     op_fail(op);
     op_free(op);
+    /* a resync's subscribers are held until a fetch succeeds: try again
+     * from the start, after the backoff */
+    if (resync) fail_soon(bp, "resync failed");
     return;
   }
   op_unlink(op);

@@ -4,6 +4,7 @@
  * file sends its messages and turns incoming frames into callbacks. */
 #include "uv_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -129,6 +130,18 @@ int wsk_uv_client_position(const wsk_uv_client_t *cl, const char *channel, size_
                                   epoch_len ? epoch_len : &el0);
 }
 
+/* A gap is never silent (uv.h): without on_gap it goes to
+ * on_channel_reply as the gap frame, and without that to stderr. */
+static void gap_fallback(wsk_uv_conn_t *c, const wsk_chan_frame_t *f) {
+  if (c->cbs->on_channel_reply) {
+    c->cbs->on_channel_reply(c, f);
+    return;
+  }
+  fprintf(stderr, "wskit: channel %.*s: messages %llu..%llu are gone (%.*s); no on_gap callback\n",
+          (int)f->channel_len, f->channel, (unsigned long long)f->from, (unsigned long long)f->to,
+          (int)f->reason_len, f->reason ? f->reason : "");
+}
+
 /* A text message on a client that uses channels: a server frame of the
  * protocol is consumed here, anything else goes on to on_message. */
 int wsk__uv_chanc_message(wsk_uv_conn_t *c, const uint8_t *data, size_t len) {
@@ -173,6 +186,8 @@ int wsk__uv_chanc_message(wsk_uv_conn_t *c, const uint8_t *data, size_t len) {
         g.reason = f.reason;
         g.reason_len = f.reason_len;
         cb->on_gap(c, &g);
+      } else {
+        gap_fallback(c, &f);
       }
     } else if (cb->on_channel_reply) {
       cb->on_channel_reply(c, &f);

@@ -92,9 +92,11 @@ int wsk__uv_guard_request(wsk_uv_conn_t *c, const wsk_uv_request_t *r) {
       wsk_conn_close(c->ws, WSK_CLOSE_TRY_AGAIN_LATER, "too many connections from your address",
                      38);
     } else {
+      /* Retry-After: the same 5 s the other drivers send (docs/auth.md) */
       static const char body[] = "too many connections from your address\n";
-      wsk_conn_reject(c->ws, s->o.ip_limit_policy == WSK_UV_IP_CLOSE ? 0 : 429, NULL, 0, body,
-                      sizeof body - 1);
+      static const wsk_http_header_t retry[] = { { "Retry-After", 11, "5", 1 } };
+      int st = s->o.ip_limit_policy == WSK_UV_IP_CLOSE ? 0 : 429;
+      wsk_conn_reject(c->ws, st, st ? retry : NULL, st ? 1 : 0, body, sizeof body - 1);
     }
     return 1;
   }
@@ -148,10 +150,16 @@ int wsk_uv_conn_authenticate(wsk_uv_conn_t *c, int ok, const char *reason) {
 /* ---- rate limits ---- */
 
 void wsk__uv_guard_rate_limited(wsk_uv_conn_t *c, const wsk_event_t *ev) {
-  (void)ev;
   /* the same JSON error on channel and application connections: a client
-   * of either can tell it from data */
-  wsk__uv_hub_send_error(c, "rate_limited", "message rate exceeded", NULL, 0, NULL, 0);
+   * of either can tell it from data; the refused request's id and channel
+   * go with it (the core's wsk_chan_build_refusal) so it can be matched */
+  wsk_buf_t b;
+  memset(&b, 0, sizeof b);
+  int text = ev && ev->opcode == WSK_OP_TEXT;
+  if (wsk_chan_build_refusal(&b, "rate_limited", "message rate exceeded", text ? ev->data : NULL,
+                             text ? ev->len : 0) == 0)
+    wsk_uv_conn_send(c, WSK_OP_TEXT, b.data + b.off, wsk_buf_pending(&b));
+  wsk_buf_free(&b);
 }
 
 /* ---- small accessors ---- */

@@ -68,35 +68,13 @@ static void memo_reset(outq_t *q, const wsk_hub_out_t *o) {
   q->memo_seq = o->seq;
 }
 
-/* SSE: an event per message ("<epoch>:<seq>" id, binary as base64), a
- * "gap" event carrying the hub's JSON gap message. */
+/* SSE: the core's form of the output (sse.h), the same in every driver. */
 static void out_sse(outq_t *q, wsk_uv_conn_t *c, const wsk_hub_out_t *o) {
   wsk_buf_t b;
   memset(&b, 0, sizeof b);
-  int r = 0;
-  if (o->kind == WSK_HUB_MESSAGE) {
-    char id[WSK_SSE_MAX_ID];
-    int idn = wsk_sse_format_id(id, o->epoch, o->epoch_len, o->seq);
-    const wsk_chan_msg_t *m = o->msg;
-    if (idn < 0) return;
-    if (m->kind == WSK_PAYLOAD_BINARY) {
-      char *b64 = malloc(4 * ((m->payload_len + 2) / 3) + 1);
-      if (!b64) {
-        q->oom = 1;
-        return;
-      }
-      size_t n = wsk_base64_encode(m->payload, m->payload_len, b64);
-      r = wsk_sse_event(&b, id, (size_t)idn, NULL, 0, b64, n);
-      free(b64);
-    } else {
-      r = wsk_sse_event(&b, id, (size_t)idn, NULL, 0, m->payload, m->payload_len);
-    }
-  } else if (o->kind == WSK_HUB_GAP) {
-    r = wsk_sse_event(&b, NULL, 0, "gap", 3, o->json, o->json_len);
-  } else {
-    return; /* SUBSCRIBED: the stream's head already went */
-  }
-  if (r < 0) {
+  int r = wsk_sse_hub_event(&b, o);
+  if (r <= 0) { /* nothing (SUBSCRIBED: the stream's head already went) */
+    if (r == WSK_ENOMEM) q->oom = 1;
     wsk_buf_free(&b);
     return;
   }
@@ -464,7 +442,7 @@ void wsk__uv_hub_send_error(wsk_uv_conn_t *c, const char *code, const char *mess
   wsk_buf_free(&b);
 }
 
-static char *dup_n(const char *p, size_t n) {
+char *wsk__uv_dup_n(const char *p, size_t n) {
   char *d = malloc(n + 1);
   if (d) {
     if (n) memcpy(d, p, n);
@@ -473,11 +451,14 @@ static char *dup_n(const char *p, size_t n) {
   return d;
 }
 
-/* The application's authorize hook, with a NUL-terminated channel name. */
-static int allowed(wsk_uv_conn_t *c, const char *action, const char *ch, size_t len) {
+int wsk__uv_authorize(wsk_uv_conn_t *c, const char *action, const char *ch, size_t len) {
   wsk_uv_server_t *s = (wsk_uv_server_t *)c->owner;
   if (!s->o.authorize) return 1;
-  char *name = dup_n(ch, len);
+  /* the protocol's parse refuses names with control characters and SSE
+   * does the same; a NUL here would make the hook's C string and its
+   * length disagree, so such a name is refused rather than judged */
+  if (memchr(ch, 0, len)) return 0;
+  char *name = wsk__uv_dup_n(ch, len);
   if (!name) return 0;
   int ok = s->o.authorize(c, action, name, len);
   free(name);
@@ -485,7 +466,7 @@ static int allowed(wsk_uv_conn_t *c, const char *action, const char *ch, size_t 
 }
 
 static void on_subscribe(wsk_uv_conn_t *c, const wsk_chan_frame_t *f) {
-  if (!allowed(c, "subscribe", f->channel, f->channel_len)) {
+  if (!wsk__uv_authorize(c, "subscribe", f->channel, f->channel_len)) {
     wsk__uv_hub_send_error(c, "forbidden", "not allowed to subscribe", f->channel, f->channel_len,
                            f->id, f->id_len);
     return;
@@ -518,7 +499,7 @@ static void on_unsubscribe(wsk_uv_conn_t *c, const wsk_chan_frame_t *f) {
 
 static void on_publish(wsk_uv_conn_t *c, const wsk_chan_frame_t *f) {
   wsk_uv_server_t *s = (wsk_uv_server_t *)c->owner;
-  if (!s->o.client_publish || !allowed(c, "publish", f->channel, f->channel_len)) {
+  if (!s->o.client_publish || !wsk__uv_authorize(c, "publish", f->channel, f->channel_len)) {
     wsk__uv_hub_send_error(c, "forbidden", "not allowed to publish", f->channel, f->channel_len,
                            f->id, f->id_len);
     return;
@@ -526,10 +507,10 @@ static void on_publish(wsk_uv_conn_t *c, const wsk_chan_frame_t *f) {
   wsk_uv_pub_done_t *p = calloc(1, sizeof *p);
   if (p) {
     p->conn = c;
-    p->channel = dup_n(f->channel, f->channel_len);
+    p->channel = wsk__uv_dup_n(f->channel, f->channel_len);
     p->channel_len = f->channel_len;
     if (f->id_len) {
-      p->id = dup_n(f->id, f->id_len);
+      p->id = wsk__uv_dup_n(f->id, f->id_len);
       p->id_len = f->id_len;
     }
   }

@@ -8,22 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *dup_n(const char *p, size_t n) {
-  char *d = malloc(n + 1);
-  if (d) {
-    memcpy(d, p, n);
-    d[n] = 0;
-  }
-  return d;
-}
-
-/* Copy a request value (header or query) into a new string; NULL when absent. */
-static char *value(const wsk_uv_request_t *r, int header, const char *name) {
+/* Copy a request value (header or query) into a new string; NULL when
+ * absent. *len (may be NULL) gets its length, a decoded %00 included. */
+static char *value(const wsk_uv_request_t *r, int header, const char *name, size_t *len) {
   char small[256];
   long n = header ? wsk_uv_request_header(r, name, small, sizeof small)
                   : wsk_uv_request_query(r, name, small, sizeof small);
   if (n < 0) return NULL;
-  if ((size_t)n < sizeof small) return dup_n(small, (size_t)n);
+  if (len) *len = (size_t)n;
+  if ((size_t)n < sizeof small) return wsk__uv_dup_n(small, (size_t)n);
   char *big = malloc((size_t)n + 1);
   if (!big) return NULL;
   if (header)
@@ -36,10 +29,15 @@ static char *value(const wsk_uv_request_t *r, int header, const char *name) {
 int wsk__uv_sse_prepare(wsk_uv_conn_t *c, const wsk_uv_request_t *r) {
   if (!wsk__uv_extra(c)) return 503;
   wsk__uv_sse_free(c);
-  c->x->sse_channel = value(r, 0, "channel");
-  if (!c->x->sse_channel || !c->x->sse_channel[0] || strlen(c->x->sse_channel) > 1024) return 400;
-  c->x->sse_last = value(r, 1, "Last-Event-ID");
-  if (!c->x->sse_last) c->x->sse_last = value(r, 0, "lastEventId");
+  size_t n = 0;
+  c->x->sse_channel = value(r, 0, "channel", &n);
+  if (!c->x->sse_channel || !n || n > WSK_CHANNEL_MAX_NAME) return 400;
+  /* the protocol refuses names with control characters (a %00 included,
+   * which would also cut the C string short): so does the stream */
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)c->x->sse_channel[i] < 0x20 || c->x->sse_channel[i] == 0x7f) return 400;
+  c->x->sse_last = value(r, 1, "Last-Event-ID", NULL);
+  if (!c->x->sse_last) c->x->sse_last = value(r, 0, "lastEventId", NULL);
   return 0;
 }
 
@@ -81,18 +79,13 @@ static void heartbeat_cb(uv_timer_t *t) {
   wsk__uv_leave(c);
 }
 
-static int allowed(wsk_uv_conn_t *c, const char *ch) {
-  wsk_uv_server_t *s = (wsk_uv_server_t *)c->owner;
-  return !s->o.authorize || s->o.authorize(c, "subscribe", ch, strlen(ch));
-}
-
 /* Called inside an enter/leave section of c. */
 int wsk__uv_sse_accept(wsk_uv_conn_t *c) {
   wsk_uv_server_t *s = (wsk_uv_server_t *)c->owner;
   if (!c->ws || (c->flags & WSK_UVF_CLOSED)) return WSK_ECLOSED;
   if ((c->flags & WSK_UVF_SSE_ON) || !c->x || !c->x->sse_channel) return WSK_ESTATE;
   const char *ch = c->x->sse_channel;
-  if (!allowed(c, ch)) {
+  if (!wsk__uv_authorize(c, "subscribe", ch, strlen(ch))) {
     static const char body[] = "not allowed to subscribe\n";
     return wsk_conn_reject(c->ws, 403, NULL, 0, body, sizeof body - 1);
   }

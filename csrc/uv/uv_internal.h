@@ -145,6 +145,11 @@ void wsk__uv_hub_chan_message(wsk_uv_conn_t *c, const uint8_t *data, size_t len)
 int wsk__uv_hub_subscribe(wsk_uv_conn_t *c, const char *ch, size_t len, int has_since,
                           uint64_t since, const char *epoch, size_t epoch_len, const char *id,
                           size_t id_len);
+/* A NUL-terminated copy of n bytes (NULL when out of memory). */
+char *wsk__uv_dup_n(const char *p, size_t n);
+/* The application's authorize hook (1 when there is none): the channel is
+ * handed NUL-terminated, with its length. */
+int wsk__uv_authorize(wsk_uv_conn_t *c, const char *action, const char *ch, size_t len);
 /* Send a hub error message on a channel connection. */
 void wsk__uv_hub_send_error(wsk_uv_conn_t *c, const char *code, const char *message,
                             const char *ch, size_t ch_len, const char *id, size_t id_len);

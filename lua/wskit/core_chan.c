@@ -150,6 +150,11 @@ static void cb_channel_reply(wsk_uv_conn_t *c, const wsk_chan_frame_t *f) {
     lua_pushboolean(L, f->recovered);
     lua_setfield(L, -2, "recovered");
   }
+  if (f->type == WSK_CHAN_GAP) { /* no on_gap: the driver hands the gap here */
+    setnum(L, "from", f->from);
+    setnum(L, "to", f->to);
+    if (f->reason) setlstr(L, "reason", f->reason, f->reason_len);
+  }
   if (f->code) setlstr(L, "code", f->code, f->code_len);
   if (f->message) setlstr(L, "message", f->message, f->message_len);
   if (!lwc_pcall(o->ctx, 2, u)) wsk_uv_conn_close(c, WSK_CLOSE_INTERNAL_ERROR, "internal error");

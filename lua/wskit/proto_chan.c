@@ -11,6 +11,8 @@
  *   s = proto.chan_unsubscribed(channel [, id])
  *   s = proto.chan_published(channel, seq [, id])
  *   s = proto.chan_error(code, message [, channel [, id]])
+ *   s = proto.chan_refusal(code, message, request)  -- error with the
+ *            refused request's id and channel (when it parses)
  *   s = proto.chan_message(channel, seq, epoch, kind, data)
  *   s = proto.chan_gap(channel, epoch, from, to, reason)
  *   s = proto.chan_subscribe(channel [, since, epoch [, id]])
@@ -25,6 +27,8 @@
  *   proto.REDIS_PUBLISH_SCRIPT, proto.REDIS_RECOVER_SCRIPT
  *   s = proto.sse_event(id|nil, event|nil, data) / sse_retry(ms) / sse_comment([text])
  *   id = proto.sse_format_id(epoch, seq); epoch, seq = proto.sse_parse_id(s)
+ *   s = proto.sse_hub_event(rec)      -- a hub output (proto_hub.c rec) as
+ *            SSE text ("" for what is not sent: subscribed)
  *   s = proto.redact_target(target)
  * Builders return nil, err, ENAME for invalid input (bad UTF-8, bad JSON). */
 #include <stdlib.h>
@@ -174,6 +178,16 @@ static int l_chan_error(lua_State *L) {
   const char *id = optls(L, 4, &il);
   wsk_buf_t b = {0};
   return push_buf(L, &b, wsk_chan_build_error(&b, code, msg, c, cl, id, il));
+}
+
+/* chan_refusal(code, message, request): the request is the refused text */
+static int l_chan_refusal(lua_State *L) {
+  size_t rl;
+  const char *code = luaL_checkstring(L, 1);
+  const char *msg = luaL_optstring(L, 2, "");
+  const char *req = optls(L, 3, &rl);
+  wsk_buf_t b = {0};
+  return push_buf(L, &b, wsk_chan_build_refusal(&b, code, msg, req, rl));
 }
 
 static void checkmsg(lua_State *L, int ch, int kind, int data, wsk_chan_msg_t *m) {
@@ -346,6 +360,61 @@ static int l_sse_parse_id(lua_State *L) {
   return 2;
 }
 
+/* A string field of the rec table at 1 (absent: ""); stays on the stack
+ * (so the pointer lives) until the caller returns. */
+static const char *recstr(lua_State *L, const char *field, size_t *len) {
+  lua_getfield(L, 1, field);
+  if (lua_isnil(L, -1)) {
+    *len = 0;
+    return "";
+  }
+  const char *s = lua_tolstring(L, -1, len);
+  if (!s) luaL_error(L, "sse_hub_event: rec.%s must be a string", field);
+  return s;
+}
+
+static uint64_t recnum(lua_State *L, const char *field) {
+  lua_getfield(L, 1, field);
+  lua_Number n = lua_isnil(L, -1) ? 0 : lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  if (n < 0 || n > 9007199254740991.0) luaL_error(L, "sse_hub_event: rec.%s out of range", field);
+  return (uint64_t)n;
+}
+
+/* sse_hub_event(rec): rec as proto_hub.c hands it out (kind, channel,
+ * epoch, seq, ptype, data, json, from, to) -> the core's SSE form. */
+static int l_sse_hub_event(lua_State *L) {
+  static const char *const kinds[] = {"message", "subscribed", "gap", NULL};
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "kind");
+  int k = luaL_checkoption(L, -1, NULL, kinds);
+  lua_pop(L, 1);
+  wsk_hub_out_t o;
+  wsk_chan_msg_t m;
+  memset(&o, 0, sizeof o);
+  memset(&m, 0, sizeof m);
+  o.kind = (wsk_hub_out_kind_t)(k + 1);
+  o.channel = recstr(L, "channel", &o.channel_len);
+  o.epoch = recstr(L, "epoch", &o.epoch_len);
+  o.json = recstr(L, "json", &o.json_len);
+  o.seq = recnum(L, "seq");
+  o.from = recnum(L, "from");
+  o.to = recnum(L, "to");
+  if (o.kind == WSK_HUB_MESSAGE) {
+    lua_getfield(L, 1, "ptype");
+    m.kind = lwsk_checkkind(L, lua_gettop(L));
+    m.payload = (const uint8_t *)recstr(L, "data", &m.payload_len);
+    m.channel = o.channel;
+    m.channel_len = o.channel_len;
+    m.epoch = o.epoch;
+    m.epoch_len = o.epoch_len;
+    m.seq = o.seq;
+    o.msg = &m;
+  }
+  wsk_buf_t b = {0};
+  return push_buf(L, &b, wsk_sse_hub_event(&b, &o));
+}
+
 static int l_redact_target(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
@@ -359,6 +428,7 @@ void lwsk_chan_register(lua_State *L) {
                                    {"chan_unsubscribed", l_chan_unsubscribed},
                                    {"chan_published", l_chan_published},
                                    {"chan_error", l_chan_error},
+                                   {"chan_refusal", l_chan_refusal},
                                    {"chan_message", l_chan_message},
                                    {"chan_gap", l_chan_gap},
                                    {"chan_subscribe", l_chan_subscribe},
@@ -375,6 +445,7 @@ void lwsk_chan_register(lua_State *L) {
                                    {"sse_comment", l_sse_comment},
                                    {"sse_format_id", l_sse_format_id},
                                    {"sse_parse_id", l_sse_parse_id},
+                                   {"sse_hub_event", l_sse_hub_event},
                                    {"redact_target", l_redact_target},
                                    {NULL, NULL}};
   lwsk_setfuncs(L, funcs);

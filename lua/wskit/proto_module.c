@@ -1,6 +1,6 @@
 /* luaopen_wskit_proto: the module table, plus the helpers that are not
- * objects: URL parsing, error texts, and the retry classification of the
- * reconnect policy. */
+ * objects: URL parsing, error texts, the retry classification of the
+ * reconnect policy, and the Host allowlist check. */
 #include <string.h>
 
 #include "proto_lua.h"
@@ -65,12 +65,40 @@ static int l_close_code_valid(lua_State *L) {
   return 1;
 }
 
+/* proto.host_allowed(hosts, host) -> boolean: the core's Host allowlist
+ * (hosts: list of entries, nil/empty = any; host: the Host value or nil),
+ * for requests that do not go through the WebSocket handshake (SSE). */
+static int l_host_allowed(lua_State *L) {
+  enum { MAX_HOSTS = 256 };
+  const char *list[MAX_HOSTS];
+  wsk_server_hs_opts_t o;
+  memset(&o, 0, sizeof o);
+  if (!lua_isnoneornil(L, 1)) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    size_t n = lwsk_rawlen(L, 1);
+    if (n > MAX_HOSTS) return luaL_argerror(L, 1, "more than 256 hosts");
+    for (size_t i = 0; i < n; i++) {
+      lua_rawgeti(L, 1, (int)i + 1);
+      if (lua_type(L, -1) != LUA_TSTRING) return luaL_argerror(L, 1, "hosts must be strings");
+      list[i] = lua_tostring(L, -1); /* a string of the table: stays alive */
+      lua_pop(L, 1);
+    }
+    o.hosts = list;
+    o.nhosts = n;
+  }
+  size_t hl = 0;
+  const char *host = luaL_optlstring(L, 2, NULL, &hl);
+  lua_pushboolean(L, wsk_server_host_allowed(&o, host, hl));
+  return 1;
+}
+
 int luaopen_wskit_proto(lua_State *L);
 int luaopen_wskit_proto(lua_State *L) {
   static const luaL_Reg funcs[] = {{"url", l_url},
                                    {"retryable", l_retryable},
                                    {"strerror", l_strerror},
                                    {"close_code_valid", l_close_code_valid},
+                                   {"host_allowed", l_host_allowed},
                                    {NULL, NULL}};
   lua_newtable(L);
   lwsk_setfuncs(L, funcs);

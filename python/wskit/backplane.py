@@ -38,6 +38,11 @@ except ImportError:  # pragma: no cover - python3-redis missing
 # Publishes sent in one pipeline at most.
 MAX_BATCH = 512
 
+# Publishes waiting to be sent at most, in count and in payload bytes:
+# past either, a publish fails with BackplaneUnavailable ("unavailable").
+MAX_QUEUE = 10000
+MAX_QUEUE_BYTES = 64 << 20
+
 # What a lost connection raises (redis-py wraps most socket errors).
 _LOST = (RedisError, OSError, EOFError, asyncio.IncompleteReadError)
 
@@ -85,6 +90,9 @@ class RedisBackplane:
         self._task: Optional["asyncio.Task[None]"] = None
         self._queue: Deque[Tuple[str, str, Any, Optional["asyncio.Future[int]"]]] = \
             collections.deque()
+        self._queued_bytes = 0  # payload bytes in _queue
+        self.max_queue = MAX_QUEUE
+        self.max_queue_bytes = MAX_QUEUE_BYTES
         self._wake: Optional[asyncio.Event] = None
         self._writer: Optional["asyncio.Task[None]"] = None
         self._closing = False
@@ -177,8 +185,11 @@ class RedisBackplane:
                         n = await self._resync()
                     except BackplaneUnavailable:
                         n = -1  # lost again: the next connection resyncs
-                    except Exception:
-                        logger.error("backplane: resync failed", exc_info=True)
+                    except Exception as exc:
+                        # the subscribers are still waiting for their history:
+                        # start over as after a loss (reconnect, resync again)
+                        logger.error("backplane: resync failed; reconnecting", exc_info=True)
+                        self._mark_lost(exc)
                         n = -1
                     if n >= 0:
                         self.resyncs += 1
@@ -273,23 +284,32 @@ class RedisBackplane:
             raise BackplaneUnavailable("unavailable", f"redis failed: {exc}") from exc
         return [r if isinstance(r, Exception) else int(r[0]) for r in replies]
 
-    def publish_nowait(self, channel: str, kind: str, payload: Any) -> None:
-        """Queue a publish (sent in call order); BackplaneUnavailable now if
-        Redis is known to be down."""
+    def _enqueue(self, channel: str, kind: str, payload: Any,
+                 fut: Optional["asyncio.Future[int]"]) -> None:
+        # fail fast rather than grow: Redis slower than the publishers, or
+        # hanging until command_timeout, must not eat the server's memory
         if not self.up:
             raise BackplaneUnavailable("unavailable", "the backplane (redis) is down", channel)
-        self._queue.append((channel, kind, payload, None))
+        size = len(payload)
+        if len(self._queue) >= self.max_queue or self._queued_bytes + size > self.max_queue_bytes:
+            raise BackplaneUnavailable(
+                "unavailable", f"too many publishes waiting for redis ({len(self._queue)} "
+                f"messages, {self._queued_bytes} bytes)", channel)
+        self._queue.append((channel, kind, payload, fut))
+        self._queued_bytes += size
         assert self._wake is not None
         self._wake.set()
 
+    def publish_nowait(self, channel: str, kind: str, payload: Any) -> None:
+        """Queue a publish (sent in call order); BackplaneUnavailable now if
+        Redis is known to be down or the queue is full (max_queue messages
+        or max_queue_bytes of payload)."""
+        self._enqueue(channel, kind, payload, None)
+
     async def publish(self, channel: str, kind: str, payload: Any) -> int:
         """Publish through Redis; returns the seq Redis gave it."""
-        if not self.up:
-            raise BackplaneUnavailable("unavailable", "the backplane (redis) is down", channel)
         fut: "asyncio.Future[int]" = asyncio.get_running_loop().create_future()
-        self._queue.append((channel, kind, payload, fut))
-        assert self._wake is not None
-        self._wake.set()
+        self._enqueue(channel, kind, payload, fut)
         return await fut
 
     async def _write_loop(self) -> None:
@@ -304,6 +324,7 @@ class RedisBackplane:
             items = []
             while self._queue and len(items) < MAX_BATCH:
                 item = self._queue.popleft()
+                self._queued_bytes -= len(item[2])
                 if item[3] is None or not item[3].done():  # else the caller gave up
                     items.append(item)
             if not items:
@@ -329,6 +350,7 @@ class RedisBackplane:
 
     def _fail_queue(self, why: str) -> None:
         queue, self._queue = self._queue, collections.deque()
+        self._queued_bytes = 0
         for channel, _kind, _payload, fut in queue:
             exc = BackplaneUnavailable("unavailable", why, channel)
             if fut is None:

@@ -24,9 +24,10 @@ import asyncio
 import itertools
 import json
 import logging
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional
 
 from . import _core
+from ._payload import encode_payload
 from .exceptions import ChannelError, ChannelGap, RequestTimeout
 
 __all__ = ["ChannelMessage", "ChannelSession"]
@@ -73,14 +74,6 @@ class ChannelSession:
         if t is None:
             t = self.tracker = _core.ChanClient()
         return t
-
-
-def _payload(data: Any) -> "tuple[str, Union[str, bytes]]":
-    if isinstance(data, str):
-        return "t", data
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return "b", bytes(data)
-    return "j", json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 class ChannelsMixin:
@@ -201,7 +194,7 @@ class ChannelsMixin:
         the server acknowledged it ("published"); ChannelError with the
         server's code ("forbidden", "rate_limited", "unavailable"...)."""
         s = self._session()
-        kind, payload = _payload(data)
+        kind, payload = encode_payload(data)
         msg_id = next(s.ids)
         f = await self._chan_request(msg_id, s.tracker.publish(channel, kind, payload, msg_id),
                                      "publish", timeout)

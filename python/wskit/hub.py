@@ -16,10 +16,11 @@ resume rules live there) and connects it to:
 
 from __future__ import annotations
 
-import json
+import asyncio
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from . import _core
+from ._payload import encode_payload
 from .exceptions import BackplaneUnavailable
 from .protocol import logger
 
@@ -37,15 +38,11 @@ MESSAGE, SUBSCRIBED, GAP = 1, 2, 3
 # reader is never silently skipped, nor buffered for without bound.
 MAX_LAG = 8 << 20
 
-
-def encode_payload(data: Any) -> Tuple[str, Any]:
-    """(kind, payload) of something to publish: str is text, bytes-like is
-    binary, anything else is JSON (its text)."""
-    if isinstance(data, str):
-        return "t", data
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return "b", bytes(data)
-    return "j", json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+# A failed history fetch (a Redis error reply, a timeout) is tried this
+# many times, RECOVER_DELAY seconds apart at first (doubling), before the
+# backplane is treated as lost (it then reconnects and resyncs).
+RECOVER_TRIES = 3
+RECOVER_DELAY = 0.2
 
 
 def _raw(kind: str, payload: Any) -> Any:
@@ -130,12 +127,13 @@ class ChannelHub:
 
     def _output(self, sub: Any, kind: int, channel: str, epoch: str, seq: int,
                 pkind: Optional[str], payload: Optional[bytes], text: str, first: int,
-                last: int, reason: Optional[str]) -> None:
-        # only callback-mode subscribers come here: SSE streams
+                last: int, reason: Optional[str], event: bytes) -> None:
+        # only callback-mode subscribers come here: SSE streams; `event` is
+        # the output in SSE form, made by the core
         sse = self.sse
         if sse is not None:
             try:
-                sse.output(sub, kind, channel, epoch, seq, pkind, payload, text, last)
+                sse.output(sub, event)
             except Exception:
                 logger.error("SSE output failed", exc_info=True)
 
@@ -166,7 +164,7 @@ class ChannelHub:
     async def _recover(self, sub: Any, channel: str, since: int,
                        on_error: Optional[Callable[[str, str], None]]) -> None:
         try:
-            epoch, top, envelopes = await self.backplane.recover(channel, since)
+            epoch, top, envelopes = await self._fetch(channel, since)
             self.core.recovered(sub, channel, epoch, top, envelopes)
         except Exception as exc:
             if not isinstance(exc, BackplaneUnavailable):
@@ -177,16 +175,50 @@ class ChannelHub:
 
     async def _resync_all(self) -> int:
         """After Redis came back: every channel with local subscribers
-        fetches what it missed (the hub holds live messages meanwhile)."""
-        n = 0
+        fetches what it missed (the hub holds live messages meanwhile).
+
+        Every channel is marked first, then all are fetched at once: the
+        pub/sub reader already runs, and a live message for a channel not
+        yet marked would move its position past what the fetch brings.
+        A fetch that fails is retried (RECOVER_TRIES, with backoff); then
+        the error is raised and the backplane treats it as a lost
+        connection: it reconnects and resyncs again, so no subscriber
+        stays "recovering" for good."""
+        marked = []
         for channel in self.core.channels():
             count, since = self.core.resync(channel)
-            if not count:
+            if count:
+                marked.append((channel, since))
+        results = await asyncio.gather(*(self._fetch(c, s) for c, s in marked),
+                                       return_exceptions=True)
+        failed = None
+        for (channel, _since), res in zip(marked, results):
+            if isinstance(res, BaseException):
+                failed = failed or res
                 continue
-            epoch, top, envelopes = await self.backplane.recover(channel, since)
+            epoch, top, envelopes = res
             self.core.recovered(None, channel, epoch, top, envelopes)
-            n += 1
-        return n
+        if failed is not None:
+            raise failed
+        return len(marked)
+
+    async def _fetch(self, channel: str, since: int) -> Tuple[str, int, List[bytes]]:
+        # the recover script's answer, with a few tries: a Redis error
+        # reply or a timeout may pass; a lost connection ends the tries
+        delay = RECOVER_DELAY
+        for attempt in range(1, RECOVER_TRIES + 1):
+            try:
+                return await self.backplane.recover(channel, since)  # type: ignore
+            except BackplaneUnavailable:
+                raise  # the connection is gone: the reconnect resyncs
+            except Exception as exc:
+                if attempt == RECOVER_TRIES:
+                    raise
+                logger.warning("backplane: recovering %r failed (%s); try %d of %d in %.2f s",
+                               channel, exc, attempt + 1, RECOVER_TRIES, delay)
+                await asyncio.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # ---- the JSON channel protocol ----
 

@@ -345,7 +345,8 @@ class serve:
     ``authenticate(ws, request)`` (sync or async) returns user data (stored
     as ``ws.user``), None/False for 401, or a Response.
     ``first_message_auth(ws, message)`` (sync or async) judges the first
-    message within ``auth_timeout`` seconds (None/False or the deadline:
+    message within ``auth_timeout`` seconds (default 10, as in the Lua and
+    OpenResty bindings; None/False or the deadline:
     close 1008; nothing else is processed before). ``message_rate`` per
     second (0: off) with ``message_burst`` and ``rate_policy`` "error" |
     "drop" | "close"; ``max_connections_per_ip`` (0: off) with
@@ -394,7 +395,7 @@ class serve:
         hosts: Optional[Sequence[str]] = None,
         authenticate: Optional[Callable[[Any, Request], Any]] = None,
         first_message_auth: Optional[Callable[[Any, Data], Any]] = None,
-        auth_timeout: float = 5.0,
+        auth_timeout: float = 10.0,
         message_rate: float = 0,
         message_burst: Optional[float] = None,
         rate_policy: str = "error",

@@ -15,7 +15,6 @@ bytes. It is a CALLBACK-mode subscriber of the hub.
 
 from __future__ import annotations
 
-import binascii
 from typing import TYPE_CHECKING, Any, Dict, Optional
 from urllib.parse import parse_qs, urlsplit
 
@@ -129,16 +128,12 @@ class SseStreams:
             logger.warning("SSE reader %r is too slow: closing its stream", conn)
             t.abort()
 
-    def output(self, conn: Any, kind: int, channel: str, epoch: str, seq: int,
-               pkind: Optional[str], payload: Optional[bytes], text: str, last: int) -> None:
-        """An output of the hub for a stream (see hub.ChannelHub._output)."""
-        if kind == 1:  # a message
-            assert payload is not None
-            data = binascii.b2a_base64(payload, newline=False) if pkind == "b" else payload
-            self._write(conn, _core.sse_event(data, id=_core.sse_format_id(epoch, seq)))
-        elif kind == 3:  # a gap: what is lost, then the position moves past it
-            event_id = _core.sse_format_id(epoch, last) if last else None
-            self._write(conn, _core.sse_event(text, id=event_id, event="gap"))
+    def output(self, conn: Any, event: bytes) -> None:
+        """An output of the hub for a stream, already in SSE form: the core
+        formats it (wsk_sse_hub_event, see hub.ChannelHub._output), so every
+        driver sends the same bytes; b"" for nothing to send."""
+        if event:
+            self._write(conn, event)
 
     def forget(self, conn: Any) -> None:
         """The stream's connection is gone."""

@@ -156,7 +156,7 @@ def test_published_envelope_is_wsk_envelope_build_and_parses(r):
 def test_binary_json_and_odd_channels_survive(r):
     blob = bytes(range(256)) * 3
     for name, kind, payload in [("bin", "b", blob), ("js", "j", b'{"a":[1,2,{"b":null}]}'),
-                                ("sp ace\nline", "t", b""), ("ünï", "t", "ü€😀".encode())]:
+                                ("sp ace", "t", b""), ("ünï", "t", "ü€😀".encode())]:
         c = Chan(r, name)
         seq, epoch = c.publish(payload, kind=kind)
         _, _, envs = c.recover(0)
@@ -200,6 +200,73 @@ def test_history_key_expires_after_ttl(r):
     assert 0 < r.pttl(c.hist) <= 60000
     c.publish("b", ttl=0)  # no age limit: the key keeps the earlier expiry
     assert r.pttl(c.hist) > 0
+
+
+DAY_MS = 86400000
+
+
+def near(pttl, want):
+    """A PTTL just set to `want` ms (allowing for the time the test takes)."""
+    return want - 10000 < pttl <= want
+
+
+def test_meta_expires_a_day_after_the_history_ttl(r):
+    c = Chan(r, "t")
+    c.publish("a", ttl=60000)
+    assert near(r.pttl(c.meta), 60000 + DAY_MS)
+    # each publish pushes it back
+    r.pexpire(c.meta, 5000)
+    c.publish("b", ttl=60000)
+    assert near(r.pttl(c.meta), 60000 + DAY_MS)
+    # and so does each recover
+    r.pexpire(c.meta, 5000)
+    epoch, top, _ = c.recover(-1, ttl=120000)
+    assert top == 2
+    assert near(r.pttl(c.meta), 120000 + DAY_MS)
+    # ttl 0 (no age limit) leaves the expiry as it was
+    r.pexpire(c.meta, 5000)
+    c.publish("c", ttl=0)
+    c.recover(0, ttl=0)
+    assert 0 < r.pttl(c.meta) <= 5000
+
+
+def test_subscribe_alone_leaves_no_permanent_key(r):
+    # a subscribe to a channel nobody publishes to runs only the recover script
+    c = Chan(r, "never-published")
+    epoch, top, envs = c.recover(-1, ttl=300000)
+    assert TOKEN.match(epoch) and top == 0 and envs == []
+    assert near(r.pttl(c.meta), 300000 + DAY_MS)
+    assert not r.exists(c.hist)
+    # the key really goes: with a short ttl it is gone a day later (simulated
+    # by shortening what is left), and a new subscribe makes a new epoch
+    r.pexpire(c.meta, 50)
+    deadline = time.monotonic() + 5
+    while r.exists(c.meta) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not r.exists(c.meta)
+    time.sleep(0.002)  # epochs are made from the clock in microseconds
+    assert c.recover(-1, ttl=300000)[0] != epoch
+
+
+def test_ttl_0_keeps_meta_for_ever(r):
+    c = Chan(r, "t")
+    c.recover(-1, ttl=0)
+    assert r.pttl(c.meta) == -1
+    c.publish("a", ttl=0)
+    assert r.pttl(c.meta) == -1
+
+
+def test_control_characters_in_channels_are_refused():
+    # a channel name is part of Redis keys: the envelope code refuses
+    # bytes < 0x20 and 0x7f on both sides
+    for bad in [b"sp ace\nline", b"nul\x00", b"del\x7f", b"\t", b"\x1f"]:
+        if b"\x00" not in bad:  # argv cannot carry a NUL
+            rc, _, err = helper("build", "t", "1", "e", "o", bad, data=b"x")
+            assert rc == 1 and err, bad
+        env = b"WSK1 t 1 e o %d\n" % len(bad) + bad + b"x"
+        rc, _, err = helper("parse", data=env)
+        assert rc == 1 and err, bad
+    assert parse(b"WSK1 t 1 e o 2\na~x")["channel"] == b"a~"
 
 
 def test_recover_since_returns_exactly_the_later_envelopes(r):

@@ -57,7 +57,7 @@ TEST(envelope_round_trip_every_kind) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     wsk_buf_t b = { 0 };
-    wsk_chan_msg_t msg = { "a\nb c", 5, UINT64_C(9007199254740991), "Ep:1_x", 6, cases[i].k,
+    wsk_chan_msg_t msg = { "a:b c", 5, UINT64_C(9007199254740991), "Ep:1_x", 6, cases[i].k,
                            cases[i].p, cases[i].n };
     CHECK_INT(wsk_envelope_build(&b, "o", &msg), 0);
     CHECK_INT(parse_n(b.data, b.len), 0);
@@ -66,7 +66,7 @@ TEST(envelope_round_trip_every_kind) {
     CHECK_INT(m.kind, cases[i].k);
     CHECK(m.seq == UINT64_C(9007199254740991));
     CHECK(EQ(m.epoch, m.epoch_len, "Ep:1_x"));
-    CHECK(EQ(m.channel, m.channel_len, "a\nb c"));
+    CHECK(EQ(m.channel, m.channel_len, "a:b c"));
     CHECK_INT(m.payload_len, cases[i].n);
     CHECK(cases[i].n == 0 || memcmp(m.payload, cases[i].p, cases[i].n) == 0);
     wsk_buf_free(&b);
@@ -135,6 +135,8 @@ TEST(envelope_parse_refuses_every_malformed_form) {
   BAD("WSK1 tt 1 e o 1\nc", "bad kind");
   BAD("WSK1 t", "bad kind");
   BAD("WSK1 t 0 e o 1\nc", "bad seq");
+  BAD("WSK1 t 1 e o 1\n\n", "control character in channel");
+  BAD("WSK1 t 1 e o 2\na\x7fpayload", "control character in channel");
   BAD("WSK1 t 01 e o 1\nc", "bad seq");
   BAD("WSK1 t -1 e o 1\nc", "bad seq");
   BAD("WSK1 t  1 e o 1\nc", "bad seq");
@@ -236,6 +238,11 @@ TEST(keys_and_channel_of) {
   b.len = 0;
   CHECK_INT(wsk_backplane_key(&b, NULL, WSK_KEY_MSG, "", 0), WSK_EINVAL);
   CHECK_INT(wsk_backplane_key(&b, NULL, (wsk_backplane_key_t)3, S("x")), WSK_EINVAL);
+  /* control characters: a name is part of the key */
+  CHECK_INT(wsk_backplane_key(&b, NULL, WSK_KEY_META, S("a\0b")), WSK_EINVAL);
+  CHECK_INT(wsk_backplane_key(&b, NULL, WSK_KEY_META, S("a\nb")), WSK_EINVAL);
+  CHECK_INT(wsk_backplane_key(&b, NULL, WSK_KEY_META, S("\x7f")), WSK_EINVAL);
+  CHECK_INT(b.len, 0);
   static char big[1025];
   memset(big, 'b', sizeof big);
   CHECK_INT(wsk_backplane_key(&b, NULL, WSK_KEY_MSG, big, 1025), WSK_EINVAL);
@@ -246,6 +253,7 @@ TEST(keys_and_channel_of) {
   const char *ch;
   size_t n;
   CHECK_INT(wsk_backplane_channel_of(NULL, S("wskit:msg:news"), &ch, &n), 1);
+  CHECK_INT(wsk_backplane_channel_of(NULL, S("wskit:msg:ne\x1fws"), &ch, &n), 0);
   CHECK(EQ(ch, n, "news"));
   CHECK_INT(wsk_backplane_channel_of("app1:", S("app1:msg:a:msg:b"), &ch, &n), 1);
   CHECK(EQ(ch, n, "a:msg:b"));

@@ -48,6 +48,8 @@ TEST(client_add_remove_count) {
   CHECK_INT(wsk_chan_client_count(cc), 1);
   CHECK_INT(wsk_chan_client_add(cc, "", 0), WSK_EINVAL);
   CHECK_INT(wsk_chan_client_add(cc, NULL, 3), WSK_EINVAL);
+  CHECK_INT(wsk_chan_client_add(cc, S("a\0")), WSK_EINVAL);
+  CHECK_INT(wsk_chan_client_add(cc, S("a\x7f")), WSK_EINVAL);
   static char big[1025];
   memset(big, 'x', sizeof big);
   CHECK_INT(wsk_chan_client_add(cc, big, 1025), WSK_EINVAL);

@@ -673,6 +673,108 @@ TEST(build_refuses_bad_input_and_leaves_buffer_alone) {
   wsk_buf_free(&b);
 }
 
+/* ---- refusals: an error that answers the refused request ---- */
+
+static int refusal(wsk_buf_t *ob, const char *req, size_t n) {
+  ob->len = 0;
+  char *copy = malloc(n ? n : 1); /* exact size: ASan sees any over-read */
+  memcpy(copy, req, n);
+  int r = wsk_chan_build_refusal(ob, "rate_limited", "slow down", copy, n);
+  free(copy);
+  return r;
+}
+
+TEST(build_refusal_copies_id_and_channel) {
+  wsk_buf_t rb = { 0 };
+  CHECK_INT(refusal(&rb, S("{\"type\":\"publish\",\"channel\":\"a\\u00e9\",\"data\":1,\"id\":7}")), 0);
+  CHECK_EQ(rb.data, rb.len, "{\"type\":\"error\",\"code\":\"rate_limited\",\"message\":\"slow down\","
+                          "\"channel\":\"a\xc3\xa9\",\"id\":7}");
+  CHECK_INT(refusal(&rb, S("{\"type\":\"subscribe\",\"channel\":\"c\",\"id\":\"x-1\"}")), 0);
+  CHECK_EQ(rb.data, rb.len, "{\"type\":\"error\",\"code\":\"rate_limited\",\"message\":\"slow down\","
+                          "\"channel\":\"c\",\"id\":\"x-1\"}");
+  /* no id: only the channel */
+  CHECK_INT(refusal(&rb, S("{\"type\":\"unsubscribe\",\"channel\":\"c\"}")), 0);
+  CHECK_EQ(rb.data, rb.len, "{\"type\":\"error\",\"code\":\"rate_limited\",\"message\":\"slow down\","
+                          "\"channel\":\"c\"}");
+  CHECK_INT(parse_n((char *)rb.data, rb.len), 0);
+  CHECK_INT(f.type, WSK_CHAN_ERROR);
+  CHECK_EQ(f.channel, f.channel_len, "c");
+  wsk_buf_free(&rb);
+}
+
+TEST(build_refusal_of_unparsable_request_has_neither) {
+  wsk_buf_t rb = { 0 };
+  const char *plain = "{\"type\":\"error\",\"code\":\"rate_limited\",\"message\":\"slow down\"}";
+  const char *bad[] = { "not json", "[1]", "{\"type\":\"nope\",\"id\":1}",
+                        "{\"type\":\"subscribe\",\"id\":1}", /* no channel */
+                        "{\"type\":\"publish\",\"channel\":\"c\",\"id\":2}", /* no data */
+                        "{\"type\":\"subscribe\",\"channel\":\"c\",\"id\":[1]}" };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    CHECK_INT(refusal(&rb, bad[i], strlen(bad[i])), 0);
+    if (!EQ(rb.data, rb.len, "{\"type\":\"error\",\"code\":\"rate_limited\",\"message\":\"slow down\"}"))
+      TL_FAIL("for %s: %.*s", bad[i], (int)rb.len, (char *)rb.data);
+  }
+  CHECK_INT(refusal(&rb, "", 0), 0);
+  CHECK(rb.len == strlen(plain) && memcmp(rb.data, plain, rb.len) == 0);
+  rb.len = 0;
+  CHECK_INT(wsk_chan_build_refusal(&rb, "rate_limited", "slow down", NULL, 5), 0);
+  CHECK(rb.len == strlen(plain) && memcmp(rb.data, plain, rb.len) == 0);
+  /* a bad code is refused and leaves the buffer as it was */
+  rb.len = 0;
+  CHECK_INT(wsk_buf_append(&rb, "x", 1), 0);
+  CHECK_INT(wsk_chan_build_refusal(&rb, NULL, "m", S("{\"type\":\"unsubscribe\",\"channel\":\"c\"}")),
+            WSK_EINVAL);
+  CHECK_INT(rb.len, 1);
+  wsk_buf_free(&rb);
+}
+
+TEST(build_refusal_of_a_large_request) {
+  /* 1 MiB of payload: the scratch is sized to the request */
+  size_t big = 1 << 20;
+  char *req = malloc(big + 100);
+  int n = sprintf(req, "{\"type\":\"publish\",\"channel\":\"big\",\"id\":3,\"data\":\"");
+  memset(req + n, 'a', big);
+  memcpy(req + n + big, "\"}", 2);
+  wsk_buf_t rb = { 0 };
+  CHECK_INT(refusal(&rb, req, (size_t)n + big + 2), 0);
+  CHECK_EQ(rb.data, rb.len, "{\"type\":\"error\",\"code\":\"rate_limited\",\"message\":\"slow down\","
+                          "\"channel\":\"big\",\"id\":3}");
+  free(req);
+  wsk_buf_free(&rb);
+}
+
+TEST(channel_control_characters_refused) {
+  /* escaped NUL, escaped and raw DEL, every escaped C0 byte, in every frame */
+  BAD("{\"type\":\"subscribe\",\"channel\":\"a\\u0000b\"}", "control character in channel");
+  BAD("{\"type\":\"subscribe\",\"channel\":\"a\\u007f\"}", "control character in channel");
+  BAD("{\"type\":\"subscribe\",\"channel\":\"a\x7f\"}", "control character in channel");
+  BAD("{\"type\":\"unsubscribe\",\"channel\":\"\\n\"}", "control character in channel");
+  BAD("{\"type\":\"publish\",\"channel\":\"a\\r\",\"data\":1}", "control character in channel");
+  BAD("{\"type\":\"error\",\"code\":\"c\",\"message\":\"m\",\"channel\":\"\\t\"}",
+      "control character in channel");
+  char buf[96];
+  for (int c = 0; c < 0x20; c++) {
+    snprintf(buf, sizeof buf, "{\"type\":\"subscribe\",\"channel\":\"x\\u%04x\"}", c);
+    if (parse(buf) != WSK_EPROTO) TL_FAIL("accepted %s", buf);
+  }
+  /* the neighbours are fine: space, '~', U+0080 (two bytes, >= 0x80) */
+  CHECK_INT(parse("{\"type\":\"subscribe\",\"channel\":\" ~\\u0080\"}"), 0);
+  CHECK_EQ(f.channel, f.channel_len, " ~\xc2\x80");
+  /* the builders refuse what the parser would */
+  wsk_buf_t cb = { 0 };
+  CHECK_INT(wsk_chan_build_subscribe(&cb, S("a\0b"), 0, 0, NULL, 0, NULL, 0), WSK_EINVAL);
+  CHECK_INT(wsk_chan_build_unsubscribe(&cb, S("a\x7f"), NULL, 0), WSK_EINVAL);
+  CHECK_INT(wsk_chan_build_unsubscribed(&cb, S("\x1f"), NULL, 0), WSK_EINVAL);
+  CHECK_INT(wsk_chan_build_published(&cb, S("a\n"), 1, NULL, 0), WSK_EINVAL);
+  CHECK_INT(wsk_chan_build_error(&cb, "c", "m", S("a\r"), NULL, 0), WSK_EINVAL);
+  wsk_chan_msg_t m = { "a\tb", 3, 1, "e", 1, WSK_PAYLOAD_TEXT, (const uint8_t *)"x", 1 };
+  CHECK_INT(wsk_chan_build_message(&cb, &m), WSK_EINVAL);
+  CHECK_INT(wsk_chan_build_publish(&cb, &m, NULL, 0), WSK_EINVAL);
+  CHECK_INT(cb.len, 0);
+  CHECK_INT(wsk_chan_build_unsubscribe(&cb, S(" ~\xc2\x80"), NULL, 0), 0);
+  wsk_buf_free(&cb);
+}
+
 int main(void) {
   RUN(json_valid_accepts_rfc8259_values);
   RUN(json_valid_refuses_everything_else);
@@ -692,6 +794,7 @@ int main(void) {
   RUN(parse_refuses_bad_type);
   RUN(parse_refuses_bad_channel);
   RUN(parse_channel_length_limit_1024);
+  RUN(channel_control_characters_refused);
   RUN(parse_epoch_limit_64);
   RUN(parse_integers_2_pow_53_boundary);
   RUN(parse_refuses_missing_and_ill_typed_fields);
@@ -704,5 +807,8 @@ int main(void) {
   RUN(build_publish_ignores_seq_and_epoch);
   RUN(build_error);
   RUN(build_refuses_bad_input_and_leaves_buffer_alone);
+  RUN(build_refusal_copies_id_and_channel);
+  RUN(build_refusal_of_unparsable_request_has_neither);
+  RUN(build_refusal_of_a_large_request);
   return test_summary();
 }

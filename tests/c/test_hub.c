@@ -775,6 +775,30 @@ TEST(channels_lists_each_channel_with_subscribers) {
   wsk_hub_free(h);
 }
 
+TEST(control_characters_in_channel_names_refused) {
+  wsk_hub_t *h = hub_with(10, 0, 0, 0);
+  rec_t r = { 0 };
+  const char *bad[] = { "a\nb", "\x7f", "tab\t", "\x01" };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    CHECK_INT(sub_since(h, &A, bad[i], 0, 0, NULL, &r, 0, NULL), WSK_EINVAL);
+    wsk_chan_msg_t m = text(bad[i], "x");
+    CHECK_INT(wsk_hub_publish(h, &m, 0, on_out, &r), WSK_EINVAL);
+  }
+  /* a NUL inside the name (length given) too */
+  wsk_hub_subscribe_t q;
+  memset(&q, 0, sizeof q);
+  q.channel = "a\0b";
+  q.channel_len = 3;
+  CHECK_INT(wsk_hub_subscribe(h, &A, &q, 0, NULL, on_out, &r), WSK_EINVAL);
+  wsk_chan_msg_t m = text("a", "x");
+  m.channel = "a\0b";
+  m.channel_len = 3;
+  CHECK_INT(wsk_hub_publish(h, &m, 0, on_out, &r), WSK_EINVAL);
+  CHECK_INT(r.n, 0);
+  CHECK_INT(sub_since(h, &A, " ~\xc3\xa9", 0, 0, NULL, &r, 0, NULL), 0);
+  wsk_hub_free(h);
+}
+
 int main(void) {
   RUN(local_subscribe_then_publish);
   RUN(local_payload_kinds);
@@ -786,6 +810,7 @@ int main(void) {
   RUN(local_other_epoch_is_an_epoch_gap_without_replay);
   RUN(local_resubscribe_starts_over_and_echoes_id);
   RUN(subscribe_refuses_bad_input_and_too_many);
+  RUN(control_characters_in_channel_names_refused);
   RUN(local_idle_channels_forgotten_least_recently_used_first);
   RUN(membership_queries_unsubscribe_and_drop);
   RUN(many_subscribers_and_channels);

@@ -447,8 +447,106 @@ TEST(parser_events_stay_valid_until_the_next_call) {
   wsk_sse_parser_free(p);
 }
 
+/* ---- hub outputs as events ---- */
+
+static int hub_event(wsk_buf_t *b, wsk_hub_out_kind_t kind, wsk_payload_kind_t pk,
+                     const char *payload, size_t n) {
+  wsk_chan_msg_t m = { "news", 4, 7, "ep1", 3, pk, (const uint8_t *)payload, n };
+  wsk_hub_out_t o;
+  memset(&o, 0, sizeof o);
+  o.kind = kind;
+  o.channel = "news";
+  o.channel_len = 4;
+  o.epoch = "ep1";
+  o.epoch_len = 3;
+  o.msg = &m;
+  o.seq = 7;
+  o.from = 3;
+  o.to = 5;
+  o.reason = "expired";
+  o.json = "{\"type\":\"gap\"}";
+  o.json_len = strlen(o.json);
+  b->len = 0;
+  return wsk_sse_hub_event(b, &o);
+}
+
+#define OUT_IS(b, lit) ((b).len == sizeof(lit) - 1 && memcmp((b).data, lit, (b).len) == 0)
+
+TEST(hub_event_message_of_each_kind) {
+  wsk_buf_t b = { 0 };
+  const char text[] = "h\xc3\xa9llo\nworld";
+  CHECK_INT(hub_event(&b, WSK_HUB_MESSAGE, WSK_PAYLOAD_TEXT, text, sizeof text - 1), (int)b.len);
+  CHECK(OUT_IS(b, "id: ep1:7\ndata: h\xc3\xa9llo\ndata: world\n\n"));
+  CHECK_INT(hub_event(&b, WSK_HUB_MESSAGE, WSK_PAYLOAD_JSON, "{\"a\":[1,2]}", 11), (int)b.len);
+  CHECK(OUT_IS(b, "id: ep1:7\ndata: {\"a\":[1,2]}\n\n"));
+  CHECK_INT(hub_event(&b, WSK_HUB_MESSAGE, WSK_PAYLOAD_BINARY, "\0\xff\r\n", 4), (int)b.len);
+  CHECK(OUT_IS(b, "id: ep1:7\ndata: AP8NCg==\n\n"));
+  CHECK_INT(hub_event(&b, WSK_HUB_MESSAGE, WSK_PAYLOAD_BINARY, "", 0), (int)b.len);
+  CHECK(OUT_IS(b, "id: ep1:7\ndata: \n\n"));
+  /* what the client parser reads back */
+  CHECK_INT(hub_event(&b, WSK_HUB_MESSAGE, WSK_PAYLOAD_BINARY, "hi!", 3), (int)b.len);
+  got_t g;
+  CHECK_INT(parse_steps((char *)b.data, b.len, 0, 0, &g), 0);
+  CHECK_INT(g.n, 1);
+  CHECK_STR(g.type[0], "message");
+  CHECK_STR(g.data[0], "aGkh");
+  CHECK_STR(g.id[0], "ep1:7");
+  wsk_buf_free(&b);
+}
+
+TEST(hub_event_gap_and_subscribed) {
+  wsk_buf_t b = { 0 };
+  CHECK_INT(hub_event(&b, WSK_HUB_GAP, WSK_PAYLOAD_TEXT, "", 0), (int)b.len);
+  CHECK(OUT_IS(b, "id: ep1:5\nevent: gap\ndata: {\"type\":\"gap\"}\n\n"));
+  got_t g;
+  CHECK_INT(parse_steps((char *)b.data, b.len, 0, 0, &g), 0);
+  CHECK_INT(g.n, 1);
+  CHECK_STR(g.type[0], "gap");
+  CHECK_STR(g.id[0], "ep1:5");
+  /* SUBSCRIBED is not an event: 0 bytes, buffer untouched */
+  CHECK_INT(wsk_buf_append(&b, "x", 1), 0);
+  wsk_hub_out_t o;
+  memset(&o, 0, sizeof o);
+  o.kind = WSK_HUB_SUBSCRIBED;
+  size_t before = b.len;
+  CHECK_INT(wsk_sse_hub_event(&b, &o), 0);
+  CHECK_INT(b.len, before);
+  wsk_buf_free(&b);
+}
+
+TEST(hub_event_refuses_bad_outputs_leaving_nothing) {
+  wsk_buf_t b = { 0 };
+  wsk_chan_msg_t m = { "c", 1, 1, "e", 1, WSK_PAYLOAD_TEXT, (const uint8_t *)"x", 1 };
+  wsk_hub_out_t o;
+  memset(&o, 0, sizeof o);
+  o.kind = WSK_HUB_MESSAGE;
+  o.msg = &m;
+  o.seq = 1;
+  o.epoch = "bad epoch"; /* a space cannot travel in Last-Event-ID */
+  o.epoch_len = 9;
+  CHECK_INT(wsk_sse_hub_event(&b, &o), WSK_EINVAL);
+  o.epoch = "";
+  o.epoch_len = 0;
+  CHECK_INT(wsk_sse_hub_event(&b, &o), WSK_EINVAL);
+  o.epoch = "e";
+  o.epoch_len = 1;
+  o.msg = NULL;
+  CHECK_INT(wsk_sse_hub_event(&b, &o), WSK_EINVAL);
+  o.msg = &m;
+  m.kind = (wsk_payload_kind_t)'?';
+  CHECK_INT(wsk_sse_hub_event(&b, &o), WSK_EINVAL);
+  o.kind = (wsk_hub_out_kind_t)99;
+  CHECK_INT(wsk_sse_hub_event(&b, &o), WSK_EINVAL);
+  CHECK_INT(wsk_sse_hub_event(&b, NULL), WSK_EINVAL);
+  CHECK_INT(b.len, 0);
+  wsk_buf_free(&b);
+}
+
 int main(void) {
   RUN(head_is_an_event_stream_response);
+  RUN(hub_event_message_of_each_kind);
+  RUN(hub_event_gap_and_subscribed);
+  RUN(hub_event_refuses_bad_outputs_leaving_nothing);
   RUN(head_refuses_owned_and_split_headers_leaving_nothing);
   RUN(event_formats_fields_and_data_lines);
   RUN(event_refuses_line_breaks_in_id_and_event);

@@ -2,7 +2,10 @@
  * JSON (wsk_json_valid agrees), every pointer it returns lies in the input
  * or the len bytes of scratch (exact-size copies let ASan catch the rest),
  * and each accepted frame rebuilt with its builder parses back to the same
- * fields. Also: escaping any UTF-8 input and unescaping it is identity. */
+ * fields. Accepted channels have no control character. A refusal of any
+ * input is an error that parses, carrying the input's id and channel
+ * exactly when the input parsed. Also: escaping any UTF-8 input and
+ * unescaping it is identity. */
 #include "wskit/chanproto.h"
 
 #include <stdlib.h>
@@ -102,6 +105,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     in_range(f.code, f.code_len, in, size, scr);
     in_range(f.message, f.message_len, in, size, scr);
     if (f.channel && (f.channel_len == 0 || f.channel_len > 1024)) abort();
+    for (size_t i = 0; i < f.channel_len; i++)
+      if ((uint8_t)f.channel[i] < 0x20 || (uint8_t)f.channel[i] == 0x7f) abort();
     if (f.epoch_len > WSK_CHAN_MAX_EPOCH) abort();
     if (f.kind == WSK_PAYLOAD_TEXT && wsk_utf8_validate(f.payload, f.payload_len) != 0) abort();
     if (f.kind == WSK_PAYLOAD_JSON && !wsk_json_valid((const char *)f.payload, f.payload_len)) abort();
@@ -119,6 +124,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     wsk_buf_free(&b);
   } else {
     if (r != WSK_EPROTO || why == NULL) abort();
+  }
+
+  /* the refusal answering this input */
+  {
+    wsk_chan_frame_t f2, e;
+    uint8_t *scr2 = malloc(size ? size : 1);
+    if (!scr2) abort();
+    int ok = wsk_chan_parse(in, size, scr2, &f2, NULL) == 0;
+    wsk_buf_t b = { 0 };
+    if (wsk_chan_build_refusal(&b, "rate_limited", "slow", in, size) != 0) abort();
+    uint8_t *scr3 = malloc(b.len);
+    if (!scr3 || wsk_chan_parse((const char *)b.data, b.len, scr3, &e, NULL) != 0 ||
+        e.type != WSK_CHAN_ERROR)
+      abort();
+    if (ok && (!same(e.id, e.id_len, f2.id, f2.id_len) ||
+               !same(e.channel, e.channel_len, f2.channel, f2.channel_len)))
+      abort();
+    if (!ok && (e.id || e.channel)) abort();
+    free(scr3);
+    free(scr2);
+    wsk_buf_free(&b);
   }
 
   /* escape then unescape is identity on UTF-8 */

@@ -12,7 +12,7 @@ describe("garbage collection", function()
     it("never closes an open connection or a listening server", function()
         H.run(function()
             local weak = setmetatable({}, { __mode = "v" })
-            local got = {}
+            local got, opened = {}, false
             do
                 local srv = assert(wskit.serve{ host = "127.0.0.1", port = 0, on_message = function(ws, m)
                     ws:send(m)
@@ -20,6 +20,7 @@ describe("garbage collection", function()
                 weak.srv = srv
                 -- a callback-style client nobody keeps a reference to
                 wskit.client{ url = "ws://127.0.0.1:" .. srv:port() .. "/",
+                              on_open = function() opened = true end,
                               on_message = function(_, m) got[#got + 1] = m end }
                 -- and a coroutine-style one, dropped as well
                 local ws = assert(wskit.connect{ url = "ws://127.0.0.1:" .. srv:port() .. "/" })
@@ -29,7 +30,9 @@ describe("garbage collection", function()
             assert.is_not_nil(weak.srv)
             assert.is_not_nil(weak.ws)
             H.track(weak.srv)
-            assert(H.wait_for(function() return weak.srv:count() == 2 end))
+            -- both open on our side too (the server counts a connection
+            -- from its request on; a broadcast reaches open ones only)
+            assert(H.wait_for(function() return weak.srv:count() == 2 and opened end))
             full_gc()
             assert.same({ 2, 0, 0 }, { weak.srv:broadcast("alive") })
             assert(H.wait_for(function() return #got == 1 end))

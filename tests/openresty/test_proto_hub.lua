@@ -105,6 +105,53 @@ test("sse formatting and ids", function()
     eq((proto.sse_parse_id("nonsense")), nil)
 end)
 
+test("sse_hub_event: the core's SSE form of hub outputs", function()
+    local h = assert(proto.hub{ history_size = 2 })
+    local outs = assert(h:subscribe(1, "c", nil, nil, nil, 0))
+    eq(proto.sse_hub_event(outs[2]), "", "subscribed is not sent")
+    local _, o1 = h:publish("c", "t", "a\nb", 0)
+    local ep = select(2, h:position("c"))
+    eq(proto.sse_hub_event(o1[2]), "id: " .. ep .. ":1\ndata: a\ndata: b\n\n")
+    local _, o2 = h:publish("c", "b", "\0\1\2", 0)
+    eq(proto.sse_hub_event(o2[2]), "id: " .. ep .. ":2\ndata: AAEC\n\n")
+    local _, o3 = h:publish("c", "j", '{"k":1}', 0)
+    eq(proto.sse_hub_event(o3[2]), "id: " .. ep .. ':3\ndata: {"k":1}\n\n')
+    h:publish("c", "t", "4", 0)
+    -- resume after 0 with history 2 (3, 4): a gap 1..2, its id the gap's end
+    local r = pairs_of(assert(h:subscribe(2, "c", 0, ep, nil, 0)))
+    local gap
+    for _, p in ipairs(r) do
+        if p[2].kind == "gap" then gap = p[2] end
+    end
+    assert(gap, "a gap output")
+    eq(proto.sse_hub_event(gap), "id: " .. ep .. ":" .. gap.to .. "\nevent: gap\ndata: " .. gap.json .. "\n\n")
+    assert(not pcall(proto.sse_hub_event, { kind = "nope" }), "bad kind raises")
+    h:free()
+end)
+
+test("chan_refusal carries the refused request's id and channel", function()
+    local f = assert(proto.chan_parse(assert(proto.chan_refusal("rate_limited", "slow down",
+        '{"type":"subscribe","channel":"news","id":7}'))))
+    eq(f.type, "error"); eq(f.code, "rate_limited"); eq(f.channel, "news"); eq(f.id, "7")
+    f = assert(proto.chan_parse(assert(proto.chan_refusal("rate_limited", "x", "not json"))))
+    eq(f.code, "rate_limited"); eq(f.channel, nil); eq(f.id, nil)
+    f = assert(proto.chan_parse(assert(proto.chan_refusal("rate_limited", "x"))))
+    eq(f.channel, nil)
+end)
+
+test("host_allowed: the core's Host allowlist", function()
+    local hosts = { "good.example", "127.0.0.1:8080" }
+    eq(proto.host_allowed(hosts, "good.example"), true)
+    eq(proto.host_allowed(hosts, "GOOD.example:9"), true, "no port: any port")
+    eq(proto.host_allowed(hosts, "127.0.0.1:8080"), true)
+    eq(proto.host_allowed(hosts, "127.0.0.1:8081"), false)
+    eq(proto.host_allowed(hosts, "evil.example"), false)
+    eq(proto.host_allowed(hosts, nil), false, "no Host")
+    eq(proto.host_allowed(nil, "any"), true)
+    eq(proto.host_allowed({}, nil), true)
+    assert(not pcall(proto.host_allowed, { 1 }, "x"), "non-string entries raise")
+end)
+
 test("redact_target hides credentials in the query", function()
     eq(proto.redact_target("/ws?token=abc&x=1&API_KEY=k"), "/ws?token=***&x=1&API_KEY=***")
     eq(proto.redact_target("/plain"), "/plain")

@@ -101,6 +101,54 @@ def test_first_message_auth_timeout_closes_1008(local_hub):
     run(go())
 
 
+def test_first_message_auth_without_auth_timeout_still_authenticates(local_hub):
+    # the hook alone (no auth_timeout) must not leave the connection open
+    # to unauthenticated messages
+    async def go():
+        async with websockets.connect(local_hub.url("/app/first?auth_timeout=none")) as ws:
+            await ws.send("hello")
+            await ws.send("whoami")
+            with pytest.raises(websockets.exceptions.ConnectionClosed):
+                await recv(ws)
+            assert ws.close_code == 1008 and ws.close_reason == "bad credentials"
+        async with websockets.connect(local_hub.url("/app/first?auth_timeout=none")) as ws:
+            await ws.send("login s3cret")
+            await ws.send("whoami")
+            assert await recv(ws) == "user:dave"
+    run(go())
+
+
+def test_first_message_auth_default_timeout_is_10_seconds(local_hub):
+    async def go():
+        async with websockets.connect(local_hub.url("/app/first?auth_timeout=none")) as ws:
+            t0 = time.monotonic()
+            with pytest.raises(websockets.exceptions.ConnectionClosed):
+                await recv(ws, 15)
+            assert ws.close_code == 1008
+            assert 9.5 < time.monotonic() - t0 < 13
+    run(go(), 30)
+
+
+def test_rate_limited_replies_carry_the_request_id_and_channel(local_hub):
+    async def go():
+        async with websockets.connect(local_hub.url("/channels?rate=1&burst=2")) as ws:
+            for i in range(6):
+                await ws.send(json.dumps({"type": "subscribe", "channel": "q%d" % i, "id": i}))
+            got = []
+            try:
+                while True:
+                    got.append(json.loads(await recv(ws, 1)))
+            except asyncio.TimeoutError:
+                pass
+            errs = [g for g in got if g["type"] == "error"]
+            assert errs and all(e["code"] == "rate_limited" for e in errs)
+            for e in errs:
+                assert e["channel"] == "q%d" % e["id"]
+            assert len({e["id"] for e in errs} | {g["id"] for g in got
+                                                  if g["type"] == "subscribed"}) == 6
+    run(go())
+
+
 def test_hosts_allowlist(local_hub):
     r = Raw(local_hub.port)
     status, _ = r.request("/app/hosts", headers={"Host": "evil.example"})

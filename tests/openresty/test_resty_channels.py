@@ -186,6 +186,34 @@ def test_slow_subscriber_is_closed_1013_when_its_queue_is_full(local_hub):
     assert messages < 40
 
 
+def test_client_that_sends_requests_but_never_reads_is_closed_1013(local_hub):
+    # queue=4: replies count against send_queue too. 2000 requests whose
+    # replies echo a 16 KiB id (32 MiB, more than the socket buffers hold)
+    # while the client does not read; then it reads: far fewer replies
+    # than requests, then close 1013
+    r = Raw(local_hub.port, timeout=20)
+    status, _ = r.request("/channels?queue=4")
+    assert status == 101
+    n = 2000
+    req = json.dumps({"type": "unsubscribe", "channel": "never", "id": "i" * 16384}).encode()
+    for _ in range(n):
+        r.send_frame(1, req)
+    replies, code = 0, None
+    for _ in range(n + 10):
+        fin, op, payload = r.recv_frame()
+        if op == 8:
+            code = int.from_bytes(payload[:2], "big")
+            break
+        if op in (9, 10):
+            continue  # keepalive pings
+        assert json.loads(payload)["code"] == "not_subscribed"
+        replies += 1
+    r.close()
+    assert code == 1013
+    assert replies < n
+    assert "client too slow" in local_hub.log()
+
+
 def test_raw_subscriber_gets_payloads_as_frames(local_hub):
     async def go():
         async with websockets.connect(local_hub.url("/app/raw?channel=rawch")) as a:

@@ -153,6 +153,10 @@ def test_invalid_or_expired_last_event_id(local_hub):
         assert ev["event"] == "gap"
         gap = json.loads(ev["data"])
         assert gap["type"] == "gap" and gap["reason"] == "expired" and gap["channel"] == "sse3"
+        # the gap's id is "<epoch>:<to>": a reader reconnecting right after
+        # it resumes past what is gone instead of asking for it again
+        assert ev["id"] == "%s:%d" % (gap["epoch"], gap["to"])
+        assert gap["epoch"] == first["epoch"] and gap["to"] >= first["seq"] + 1
         assert s.next_event()["data"].startswith("h")
     finally:
         s.close()
@@ -196,3 +200,20 @@ def test_reader_too_slow_loses_the_stream_when_send_queue_is_full(local_hub):
     finally:
         s.close()
     assert "wskit sse: client too slow" in local_hub.log()
+
+
+def test_hosts_allowlist_applies_to_sse(local_hub):
+    # /events_hosts has hosts = { "good.example", "127.0.0.1" }
+    for host, want in (("evil.example", 403), ("good.example", 200),
+                       ("GOOD.example:1234", 200), ("127.0.0.1:%d" % local_hub.port, 200)):
+        s = SSE(local_hub.port, "/events_hosts?channel=h1", {"Host": host})
+        try:
+            assert s.status == want, host
+        finally:
+            s.close()
+    # no hosts option: any Host
+    s = SSE(local_hub.port, "/events?channel=h1", {"Host": "evil.example"})
+    try:
+        assert s.status == 200
+    finally:
+        s.close()

@@ -422,3 +422,19 @@ def test_auth_helpers_on_a_request():
     assert "a%2Fb" not in text and '"q"' not in text and "t1" not in text
     assert "token=***" in text
     assert wskit.auth.redact_uri("wss://u:pw@h:1/p?key=k&a=1") == "wss://***@h:1/p?key=***&a=1"
+
+
+async def test_first_message_auth_timeout_defaults_to_10_seconds():
+    # the Lua and OpenResty default: a quiet client is closed 1008 once
+    # 10 s are over (not at 5, the old default)
+    async def handler(ws):
+        await ws.wait_closed()
+
+    loop = asyncio.get_running_loop()
+    async with wskit_server(handler, first_message_auth=first_message_users) as (server, url):
+        async with wskit.connect(url) as ws:  # says nothing
+            t0 = loop.time()
+            with pytest.raises(ConnectionClosedError) as info:
+                await asyncio.wait_for(ws.recv(), 15)
+            assert 9.5 <= loop.time() - t0 < 13
+            assert info.value.code == 1008

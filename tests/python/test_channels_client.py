@@ -273,3 +273,16 @@ def test_tracker_binding_bounds_channel_names():
     # a frame naming a channel over the bound is not a frame of the protocol
     assert t.feed(json.dumps({"type": "message", "channel": "y" * 1025, "seq": 1,
                               "epoch": "e", "data": "d"})) is None
+
+
+async def test_client_and_server_encode_payloads_alike():
+    # one function for both sides: NaN is not JSON, refused before sending
+    from wskit import channels_client, hub
+    assert channels_client.encode_payload is hub.encode_payload
+    async with channels() as (server, url):
+        async with wskit.connect(url + "channels") as ws:
+            with pytest.raises(ValueError):
+                await ws.publish("n", {"x": float("nan")})
+            with pytest.raises(ValueError):
+                server.publish("n", [float("inf")])
+            assert await ws.publish("n", {"x": 1.5}) == 1

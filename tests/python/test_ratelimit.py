@@ -9,6 +9,7 @@ import asyncio
 import json
 
 import pytest
+import websockets
 
 import wskit
 from helpers import port_of, wskit_server
@@ -282,3 +283,36 @@ async def test_ip_limit_close_policy_with_the_callback_style():
             assert await first.recv() == "x"
         await wait_for(lambda: len(events) == 2)
     assert events == ["open", ("close", 1000)]  # the refused one never reached the app
+
+
+async def test_rate_error_answers_a_channel_request_with_its_id_and_channel():
+    # the refusal names the request it refuses, so a client's publish fails
+    # with ChannelError("rate_limited") instead of waiting for a timeout
+    async def idle(ws):
+        await ws.wait_closed()
+
+    async with wskit_server(idle, channels_path="/channels", message_rate=0.1, message_burst=2,
+                            rate_policy="error") as (server, url):
+        async with wskit.connect(url + "channels") as ws:
+            await ws.subscribe("c")  # token 1
+            assert await ws.publish("c", "a") == 1  # token 2
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            with pytest.raises(wskit.ChannelError) as info:
+                await ws.publish("c", "over", timeout=5)
+            assert loop.time() - t0 < 2  # answered, not timed out
+            assert (info.value.code, info.value.channel) == ("rate_limited", "c")
+        async with websockets.connect(url + "channels") as raw:
+            for n in range(2):
+                await raw.send(json.dumps({"type": "subscribe", "channel": f"s{n}"}))
+                assert json.loads(await raw.recv())["type"] == "subscribed"
+            await raw.send(json.dumps({"type": "publish", "channel": "c", "data": "x",
+                                       "id": "q1"}))
+            err = json.loads(await raw.recv())
+            assert (err["type"], err["code"], err["id"], err["channel"]) == \
+                ("error", "rate_limited", "q1", "c")
+            for other in ("not json", b"\x00binary"):  # nothing to copy: a plain error
+                await raw.send(other)
+                err = json.loads(await raw.recv())
+                assert (err["code"], "id" in err, "channel" in err) == \
+                    ("rate_limited", False, False)

@@ -237,3 +237,24 @@ async def test_hosts_allowlist_and_method_apply_to_streams():
         s = Stream(reader, writer)
         assert (await s.status()).startswith(b"HTTP/1.1 400 ")
         s.close()
+
+
+async def test_events_are_the_cores_bytes_gap_id_included():
+    # every driver sends what wsk_sse_hub_event makes: a gap always carries
+    # the id "<epoch>:<to>", even an epoch gap on an empty channel (to 0)
+    async with sse_server() as (server, port):
+        server.publish("e", b"\x00\xffbin")
+        epoch = server._hub.core.position("e")[0]
+        s = await Stream.open(port, "/events?channel=e", [("Last-Event-ID", f"{epoch}:0")])
+        await s.expect(HEAD + b"retry: 2000\n\n")
+        b64 = base64.b64encode(b"\x00\xffbin").decode()
+        await s.expect(f"id: {epoch}:1\ndata: {b64}\n\n".encode())
+        s.close()
+        s = await Stream.open(port, "/events?channel=empty", [("Last-Event-ID", "old-epoch:3")])
+        await s.expect(HEAD + b"retry: 2000\n\n")
+        chunk = await s.read_until(b"\n\n")
+        epoch = server._hub.core.position("empty")[0]
+        gap = json.dumps({"type": "gap", "channel": "empty", "epoch": epoch, "from": 1, "to": 0,
+                          "reason": "epoch"}, separators=(",", ":"))
+        assert chunk == f"id: {epoch}:0\nevent: gap\ndata: {gap}\n\n".encode()
+        s.close()

@@ -293,6 +293,41 @@ def test_raw_and_sse_subscribers_get_publishes(servers):
         # refusals: no channel 400, a channel the authorize hook refuses 403
         assert http_status(srv.port, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n") == 400
         assert http_status(srv.port, "GET /events?channel=secret HTTP/1.1\r\nHost: x\r\n\r\n") == 403
+        # control characters are no channel name (a %00 would also have cut
+        # "secret%00x" to "secret" for C strings): 400, before the hook
+        for bad in ("secret%00x", "a%01b", "a%7Fb", "x%0Ay"):
+            assert http_status(srv.port, f"GET /events?channel={bad} HTTP/1.1\r\nHost: x\r\n\r\n") == 400, bad
+        big = "c" * 1025  # over the core's longest name
+        assert http_status(srv.port, f"GET /events?channel={big} HTTP/1.1\r\nHost: x\r\n\r\n") == 400
+    arun(go())
+
+
+def test_sse_gap_event_carries_the_resume_id(servers):
+    """A gap on an event stream is the core's event (wsk_sse_hub_event):
+    `event: gap` with the hub's JSON and id "<epoch>:<to>", so a reader
+    that reconnects resumes after what is gone instead of asking again."""
+    srv = servers("--channels", "/channels", "--sse", "/events", "--history", "2")
+
+    async def go():
+        async with websockets.connect(wsurl(srv)) as a:
+            epoch = (await subscribe(a, "news"))["epoch"]
+        for i in range(1, 6):
+            assert publish_cmd(srv, "news", f"m{i}") == f"published seq={i}"
+        s = sse_open(srv.port, "/events?channel=news", f"Last-Event-ID: {epoch}:1\r\n")
+        buf = read_until(s, f"id: {epoch}:5\ndata: m5\n\n".encode())
+        s.close()
+        events = [e for e in buf.split(b"\r\n\r\n", 1)[1].decode().split("\n\n") if e]
+        assert events[0] == "retry: 2000"
+        gap = dict(line.split(": ", 1) for line in events[1].split("\n"))
+        assert gap["event"] == "gap" and gap["id"] == f"{epoch}:3", events
+        g = json.loads(gap["data"])
+        assert (g["type"], g["channel"], g["from"], g["to"], g["reason"]) == ("gap", "news", 2, 3, "expired")
+        assert events[2:] == [f"id: {epoch}:4\ndata: m4", f"id: {epoch}:5\ndata: m5"]
+        # resuming from the gap's id: nothing is asked for again
+        s = sse_open(srv.port, "/events?channel=news", f"Last-Event-ID: {epoch}:3\r\n")
+        buf = read_until(s, f"id: {epoch}:5\ndata: m5\n\n".encode())
+        s.close()
+        assert b"event: gap" not in buf and b"data: m4" in buf
     arun(go())
 
 
@@ -372,6 +407,45 @@ def test_backplane_survives_redis_restart(servers, redis):
             assert publish_cmd(s2, "room", "after") == "published seq=1"
             assert (await recv_json(a))["data"] == "after"
             assert (await recv_json(b))["data"] == "after"
+            await nothing_more(a)
+    arun(go(), timeout=60)
+
+
+def test_backplane_failed_resync_is_retried(servers, redis):
+    """A resync whose fetch fails while connected (here WRONGTYPE: the
+    channel's meta key made a list) must not leave the subscribers
+    recovering for ever (live messages held, then dropped): it is logged,
+    counted as a lost connection and tried again after the backoff; once
+    Redis answers, the subscriber is told what changed and live again."""
+    import redis as redislib
+    r = redislib.Redis(host="127.0.0.1", port=redis.port)
+    s1 = servers("--channels", "/channels", "--redis", redis.url)
+    s1.wait_line(lambda l: "backplane: connected to redis" in l)
+
+    async def go():
+        async with websockets.connect(wsurl(s1)) as a:
+            await subscribe(a, "room")
+            assert publish_cmd(s1, "room", "before") == "published seq=1"
+            assert (await recv_json(a))["data"] == "before"
+            r.delete("wskit:meta:room")
+            r.rpush("wskit:meta:room", "x")  # the recover script's HGET now fails
+            mark = len(s1.lines)
+            assert r.client_kill_filter(_type="pubsub") >= 1  # the server sees a loss
+            failed = lambda l: "backplane: resync of room failed" in l and "WRONGTYPE" in l
+            first = s1.wait_line(failed, start=mark, timeout=15)
+            # retried after the backoff, failing again as long as Redis does
+            s1.wait_line(failed, start=s1.lines.index(first) + 1, timeout=15)
+            assert any("backplane: lost redis" in l and "resync failed" in l for l in s1.lines[mark:])
+            r.delete("wskit:meta:room")
+            deadline = time.monotonic() + 15
+            while publish_cmd(s1, "room", "after") != "published seq=1":
+                assert time.monotonic() < deadline, "publishing never worked again"
+                await asyncio.sleep(0.2)
+            got = []
+            while not got or got[-1].get("data") != "after":
+                got.append(await recv_json(a, timeout=15))
+            assert [g["type"] for g in got] == ["gap", "message"], got
+            assert got[0]["reason"] == "epoch"
             await nothing_more(a)
     arun(go(), timeout=60)
 
@@ -495,16 +569,20 @@ def test_rate_limit_policies(servers):
             got = [await ws.recv() for _ in range(6)]
             assert got[:3] == ["m0", "m1", "m2"]
             assert all(json.loads(g)["code"] == "rate_limited" for g in got[3:])
+            # not a protocol request: the error has no id or channel to copy
+            assert all("id" not in json.loads(g) and "channel" not in json.loads(g) for g in got[3:])
             await asyncio.sleep(1.1)  # refilled
             await ws.send("stats")
             stats = await ws.recv()
             assert stats == "stats in=7 limited=3", stats  # counted, limited or not
         async with websockets.connect(wsurl(err)) as ws:
             for i in range(5):
-                await ws.send(json.dumps({"type": "subscribe", "channel": f"r{i}"}))
+                await ws.send(json.dumps({"type": "subscribe", "channel": f"r{i}", "id": i}))
             got = [await recv_json(ws) for _ in range(5)]
             assert [g["type"] for g in got].count("subscribed") == 3
-            assert [g.get("code") for g in got].count("rate_limited") == 2
+            # each refusal names the request it answers (id and channel)
+            assert [(g["id"], g["channel"]) for g in got if g.get("code") == "rate_limited"] == \
+                [(3, "r3"), (4, "r4")]
         async with websockets.connect(wsurl(drop, "/app")) as ws:
             for i in range(6):
                 await ws.send(f"m{i}")
@@ -530,6 +608,7 @@ def test_per_ip_limits(servers):
         with pytest.raises(websockets.exceptions.InvalidStatusCode) as e:
             await websockets.connect(wsurl(rej, "/app"))
         assert e.value.status_code == 429
+        assert e.value.headers["Retry-After"] == "5"  # as docs/auth.md promises
         start = len(rej.lines)
         rej.send("ipcount 127.0.0.1")
         assert rej.wait_line(lambda l: l.startswith("ipcount"), start=start) == "ipcount 2"

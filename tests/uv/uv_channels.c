@@ -16,6 +16,8 @@ static struct {
   uint64_t gap_from, gap_to;
   char gap_reason[16];
   int gaps;
+  int reply_gaps;            /* gap frames through on_channel_reply (no on_gap) */
+  uint64_t reply_gap_from, reply_gap_to;
   int closes;
   unsigned close_code;
   int step;
@@ -57,6 +59,11 @@ static void c_reply(wsk_uv_conn_t *c, const wsk_chan_frame_t *f) {
   (void)c;
   if (f->type == WSK_CHAN_SUBSCRIBED) R.subscribed++;
   if (f->type == WSK_CHAN_PUBLISHED) R.published++;
+  if (f->type == WSK_CHAN_GAP) {
+    R.reply_gaps++;
+    R.reply_gap_from = f->from;
+    R.reply_gap_to = f->to;
+  }
 }
 static void c_open(wsk_uv_conn_t *c) {
   (void)c;
@@ -71,15 +78,25 @@ static const wsk_uv_callbacks_t ccb = { .on_open = c_open, .on_message = c_msg, 
                                         .on_gap = c_gap, .on_channel_reply = c_reply,
                                         .on_close = c_close };
 
-static wsk_uv_client_t *connect_to(int port, const char *path, int reconnect) {
+/* the same without on_gap: a gap must then reach on_channel_reply */
+static const wsk_uv_callbacks_t ccb_nogap = { .on_open = c_open, .on_message = c_msg,
+                                              .on_channel_message = c_chan,
+                                              .on_channel_reply = c_reply, .on_close = c_close };
+
+static wsk_uv_client_t *connect_with(int port, const char *path, int reconnect,
+                                     const wsk_uv_callbacks_t *cb) {
   wsk_uv_client_opts_t co;
   wsk_uv_client_opts_init(&co);
-  co.callbacks = &ccb;
+  co.callbacks = cb;
   co.reconnect = reconnect;
   co.backoff.initial_delay_ms = 10;
   co.backoff.min_delay_ms = 10;
   co.backoff.max_delay_ms = 50;
   return client_to(port, path, &co);
+}
+
+static wsk_uv_client_t *connect_to(int port, const char *path, int reconnect) {
+  return connect_with(port, path, reconnect, &ccb);
 }
 
 static void wait_int(int *v, int n) {
@@ -206,9 +223,45 @@ TEST(first_message_auth_closes_1008_on_a_bad_one) {
   CHECK(R.raw == NULL);
 }
 
+/* uv.h: a gap is never silent; with on_gap NULL it is the gap frame on
+ * on_channel_reply (and on_gap, when set, gets it instead: tested above). */
+TEST(gap_without_on_gap_reaches_on_channel_reply) {
+  memset(&R, 0, sizeof R);
+  loop_begin(8000);
+  wsk_uv_server_opts_t so;
+  wsk_uv_server_opts_init(&so);
+  so.callbacks = &scb;
+  so.channels_path = "/channels";
+  so.history_size = 2;
+  int port = 0;
+  R.srv = server_on(&so, &port);
+  CHECK(R.srv);
+  R.cl = connect_with(port, "/channels", 1, &ccb_nogap);
+  CHECK_INT(wsk_uv_client_subscribe(R.cl, "news", 4), 0);
+  wait_int(&R.subscribed, 1);
+  publish("one");
+  wait_int(&R.nmsgs, 1);
+  wsk_uv_conn_close(R.last, WSK_CLOSE_SERVICE_RESTART, NULL);
+  wait_int(&R.closes, 1);
+  for (int i = 0; i < 4; i++) publish("x"); /* seqs 2..5; 4 and 5 kept */
+  wait_int(&R.reply_gaps, 1);
+  wait_int(&R.nmsgs, 3);
+  wsk_uv_client_free(R.cl);
+  wsk_uv_server_free(R.srv);
+  loop_end();
+  CHECK_INT(R.reply_gaps, 1);
+  CHECK_INT(R.reply_gap_from, 2);
+  CHECK_INT(R.reply_gap_to, 3);
+  CHECK_INT(R.gaps, 0);
+  CHECK_INT(R.nmsgs, 3);
+  CHECK_INT(R.seqs[1], 4);
+  CHECK_INT(R.seqs[2], 5);
+}
+
 int main(void) {
   RUN(client_subscribes_publishes_and_resumes_exactly_once);
   RUN(raw_subscriber_gets_payloads_and_count);
   RUN(first_message_auth_closes_1008_on_a_bad_one);
+  RUN(gap_without_on_gap_reaches_on_channel_reply);
   return test_summary();
 }

@@ -8,7 +8,10 @@
  * leading zeros, epoch and origin are 1..64 bytes of [A-Za-z0-9._:-].
  *
  * Keys for channel C under a prefix P (default "wskit:"):
- *   P "meta:" C   hash {epoch, seq}: the channel's epoch and newest seq
+ *   P "meta:" C   hash {epoch, seq}: the channel's epoch and newest seq;
+ *                 with a history ttl it expires ttl + 1 day after the last
+ *                 publish or recover (so a channel only ever subscribed to
+ *                 leaves no key for ever); with ttl 0 it never expires
  *   P "hist:" C   stream of entries with id "<seq>-1", fields e=envelope,
  *                 t=publish time in ms (trimmed to the history size)
  *   P "msg:" C    the pub/sub channel; instances PSUBSCRIBE P "msg:*"
@@ -60,7 +63,8 @@ extern const char WSK_REDIS_PUBLISH_SCRIPT[];
  * since -1 = position only. -> array [epoch (bulk), top (integer),
  * envelope...]: the entries after since, oldest first, at most max, none
  * older than ttl ms (0 = no age limit). Creates the epoch when the channel
- * has none yet. */
+ * has none yet. Both scripts PEXPIRE the meta key to ttl ms + 86400000
+ * when ttl > 0 (refreshing it) and leave its expiry alone when ttl is 0. */
 extern const char WSK_REDIS_RECOVER_SCRIPT[];
 
 #ifdef __cplusplus

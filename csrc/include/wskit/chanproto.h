@@ -83,7 +83,9 @@ typedef struct wsk_chan_frame {
  * unescaping and base64 can need). Returns 0, or WSK_EPROTO with *why
  * (static text, may be NULL) naming what is wrong: not JSON, not an
  * object, unknown type, missing/ill-typed field, empty or over-long channel
- * (> 1024 bytes), epoch over 64 bytes, seq/since not an integer in
+ * (> 1024 bytes), a control character in the channel (a byte < 0x20 or
+ * 0x7f, \u0000 included: names go into Redis keys and SSE query
+ * strings), epoch over 64 bytes, seq/since not an integer in
  * [0, 2^53). Unknown keys are ignored (forward compatible). */
 int wsk_chan_parse(const char *json, size_t len, uint8_t *scratch, wsk_chan_frame_t *out,
                    const char **why);
@@ -96,7 +98,9 @@ int wsk_json_valid(const char *json, size_t len);
 int wsk_json_append_string(wsk_buf_t *out, const void *s, size_t len);
 
 /* Builders: append one protocol message. `id` is raw JSON (NULL = none).
- * WSK_EINVAL for a bad kind or a JSON payload that is not valid JSON;
+ * WSK_EINVAL for a bad kind, a channel the parser would refuse (empty,
+ * over 1024 bytes, control characters) or a JSON payload that is not
+ * valid JSON;
  * WSK_EUTF8 for a text payload that is not UTF-8. */
 int wsk_chan_build_message(wsk_buf_t *out, const wsk_chan_msg_t *m);
 int wsk_chan_build_subscribe(wsk_buf_t *out, const char *channel, size_t channel_len,
@@ -119,6 +123,14 @@ int wsk_chan_build_published(wsk_buf_t *out, const char *channel, size_t channel
  * "rate_limited", "not_subscribed", "too_many_channels", "unavailable". */
 int wsk_chan_build_error(wsk_buf_t *out, const char *code, const char *message,
                          const char *channel, size_t channel_len, const char *id, size_t id_len);
+
+/* Append an error answering `request`, the text message being refused
+ * (e.g. over the message rate): its "id" and "channel" are copied into
+ * the error when it parses as a protocol frame, so the client can match
+ * the answer; otherwise (or when the len bytes of scratch the parse
+ * needs cannot be allocated) the error has neither. */
+int wsk_chan_build_refusal(wsk_buf_t *out, const char *code, const char *message,
+                           const void *request, size_t len);
 
 /* ---- the client's side of resume ---- */
 

@@ -112,7 +112,8 @@ typedef struct wsk_hub_subscribe {
  * as recovering and WSK_EAGAIN is returned: fetch the history after
  * *fetch_since (the backplane's recover script; a value of -1 there means
  * "position only") and call wsk_hub_recovered(). WSK_E2BIG over
- * max_subscriptions, WSK_EINVAL for a bad channel/epoch, WSK_ENOMEM. */
+ * max_subscriptions, WSK_EINVAL for a bad channel (empty, over 1024
+ * bytes, a control character: as wsk_chan_parse) or epoch, WSK_ENOMEM. */
 int wsk_hub_subscribe(wsk_hub_t *h, void *sub, const wsk_hub_subscribe_t *s, int64_t now,
                       int64_t *fetch_since, wsk_hub_out_fn fn, void *ud);
 

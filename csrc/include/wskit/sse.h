@@ -6,6 +6,7 @@
 #define WSKIT_SSE_H
 
 #include "http.h"
+#include "hub.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -29,6 +30,14 @@ int wsk_sse_retry(wsk_buf_t *out, uint32_t ms);
 /* A comment line, the heartbeat proxies and clients ignore: ":" text "\n\n"
  * (text may be NULL; CR/LF in it give WSK_EINVAL). */
 int wsk_sse_comment(wsk_buf_t *out, const char *text);
+
+/* The SSE form of a hub output, the same in every driver: MESSAGE -> an
+ * event with id "<epoch>:<seq>" and the payload as data (text and JSON as
+ * they are, binary in base64); GAP -> "event: gap" with o->json as data
+ * and id "<epoch>:<to>", so a reconnecting reader resumes after what is
+ * gone; SUBSCRIBED -> nothing. Returns the bytes appended or a negative
+ * error. */
+int wsk_sse_hub_event(wsk_buf_t *out, const wsk_hub_out_t *o);
 
 /* Event ids: "<epoch>:<seq>". format returns the length written (out must
  * hold WSK_SSE_MAX_ID bytes, NUL included) or WSK_EINVAL for a bad epoch. */

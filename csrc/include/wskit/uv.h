@@ -172,10 +172,12 @@ typedef struct wsk_uv_callbacks {
    * message, each exactly once across reconnects. */
   void (*on_channel_message)(wsk_uv_conn_t *c, const wsk_uv_channel_message_t *m);
   /* Client: messages of a channel that cannot be had (older than the
-   * server's history, or its history was reset): never silent. */
+   * server's history, or its history was reset): never silent. When NULL
+   * the gap frame goes to on_channel_reply (f->type WSK_CHAN_GAP), and
+   * when that is NULL too a line is written to stderr. */
   void (*on_gap)(wsk_uv_conn_t *c, const wsk_uv_gap_t *g);
   /* Client: the server's other answers (subscribed, unsubscribed,
-   * published, error). May be NULL. */
+   * published, error; gap too when on_gap is NULL). May be NULL. */
   void (*on_channel_reply)(wsk_uv_conn_t *c, const wsk_chan_frame_t *f);
 } wsk_uv_callbacks_t;
 

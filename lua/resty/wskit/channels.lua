@@ -21,7 +21,6 @@ local hub = require "resty.wskit.hub"
 
 local ngx = ngx
 local log = ngx.log
-local pcall = pcall
 local type = type
 local tostring = tostring
 
@@ -33,18 +32,8 @@ local function reply_error(sub, code, message, channel, id)
     hub.push(sub, build_error(code, message, channel, id))
 end
 
--- The authorize hook: true when allowed (no hook: everything is).
 local function allowed(opts, ws, action, channel)
-    local fn = opts.authorize
-    if not fn then
-        return true
-    end
-    local ok, res = pcall(fn, ws, action, channel)
-    if not ok then
-        log(ngx.ERR, "wskit channels: authorize hook failed: ", res)
-        return false
-    end
-    return res and true or false
+    return hub.authorized(opts, ws, action, channel, "wskit channels")
 end
 
 local function on_subscribe(opts, ws, sub, f)

@@ -14,6 +14,7 @@ local floor = math.floor
 local setmetatable = setmetatable
 local type = type
 local tostring = tostring
+local tonumber = tonumber
 local byte = string.byte
 local sub = string.sub
 local concat = table.concat
@@ -45,6 +46,9 @@ local COPIED = {
     "message_rate", "message_burst", "rate_policy",
 }
 
+local DEFAULT_AUTH_TIMEOUT = 10000 -- ms
+_M.DEFAULT_AUTH_TIMEOUT = DEFAULT_AUTH_TIMEOUT
+
 function _M.core_opts(role, opts)
     local o = { role = role }
     if opts then
@@ -53,6 +57,13 @@ function _M.core_opts(role, opts)
             o[k] = opts[k]
         end
         o.max_message_size = opts.max_payload_len or opts.max_message_size
+        -- a first-message hook is always bounded in time (plain Lua's 10 s):
+        -- without auth_timeout the core would count the connection as
+        -- authenticated from the start and the hook would never run
+        if (opts.first_message_auth or opts.auth_message)
+            and (tonumber(opts.auth_timeout) or 0) <= 0 then
+            o.auth_timeout = DEFAULT_AUTH_TIMEOUT
+        end
     end
     return o
 end
@@ -273,8 +284,14 @@ end
 
 -- A message over message_rate (policy "error"): the core did not deliver
 -- it; the peer is told with the channel protocol's error message, which
--- serves app connections as a plain text error as well.
-local RATE_ERROR = proto.chan_error("rate_limited", "message rate exceeded")
+-- serves app connections as a plain text error as well. The core copies
+-- the refused request's id and channel into it (when it is a protocol
+-- frame), so a channel client can match the answer to its request.
+local RATE_MESSAGE = "message rate exceeded"
+local function rate_error(data, typ)
+    local s = proto.chan_refusal("rate_limited", RATE_MESSAGE, typ == "text" and data or nil)
+    return s or proto.chan_error("rate_limited", RATE_MESSAGE)
+end
 
 -- The first data message while first-message authentication is pending
 -- goes to the auth_message hook, never to the application: the hook
@@ -316,7 +333,7 @@ local function recv(self)
                 return nil, nil, data
             end
         elseif typ == "rate_limited" then
-            send_data(self, 1, self.rate_error or RATE_ERROR)
+            send_data(self, 1, self.rate_error or rate_error(data, a))
         elseif self.auth_message and (typ == "text" or typ == "binary")
             and not self.c:authenticated() then
             first_message(self, data, typ)

@@ -137,14 +137,28 @@ function _M.new_sub(h, mode, owner, max)
 end
 
 -- Queue something of the owner's own (a reply) behind what is queued,
--- so one writer sends everything in order.
+-- so one writer sends everything in order. Replies count against the same
+-- send_queue as hub outputs: a client that sends requests but never reads
+-- would otherwise grow its queue without bound. Past it the subscriber
+-- overflows (its writer closes 1013) and push returns nil, "overflow".
 function _M.push(sub, item)
+    if sub.overflow or sub.gone then
+        return nil, sub.gone and "gone" or "overflow"
+    end
     local q = sub.q
-    q.last = q.last + 1
-    q[q.last] = item
+    if q.last - q.first + 1 >= sub.max then
+        sub.overflow = true
+    else
+        q.last = q.last + 1
+        q[q.last] = item
+    end
     if sub.sema:count() <= 0 then
         sub.sema:post(1)
     end
+    if sub.overflow then
+        return nil, "overflow"
+    end
+    return true
 end
 
 -- The next queued item, waiting up to `wait` seconds: item, or nil and
@@ -223,18 +237,33 @@ function _M.unsubscribe(sub, channel)
     return sub.hub.core:unsubscribe(sub.id, channel)
 end
 
--- The payload kind of a Lua value: tables are JSON (cjson), strings text
--- unless kind says "binary" or "json".
+-- The authorize(conn, action, channel) hook of channel endpoints
+-- (resty.wskit.channels and .sse): true when allowed. No hook: everything
+-- is; a hook that raises denies (and is logged with `who`).
+function _M.authorized(opts, conn, action, channel, who)
+    local fn = opts.authorize
+    if not fn then
+        return true
+    end
+    local ok, res = pcall(fn, conn, action, channel)
+    if not ok then
+        ngx.log(ngx.ERR, who or "wskit", ": authorize hook failed: ", res)
+        return false
+    end
+    return res and true or false
+end
+
+-- The payload kind of a Lua value: strings are text unless kind says
+-- "binary" or "json"; everything else is JSON, encoded by cjson (numbers
+-- included, so inf/nan are refused rather than sent as "inf"). The core
+-- checks what it is given (UTF-8 for text, JSON text for json).
+local encode_json = require("cjson.safe").encode
+
 local function payload_of(data, kind)
-    if kind then
-        return data, kind
+    if kind or type(data) == "string" then
+        return data, kind or "t"
     end
-    if type(data) == "table" then
-        return require("cjson.safe").encode(data), "j"
-    elseif type(data) == "string" then
-        return data, "t"
-    end
-    return tostring(data), "j" -- numbers and booleans are JSON values
+    return encode_json(data), "j"
 end
 
 -- Publish on a hub (see _M.publish). Returns seq, epoch or nil, err.

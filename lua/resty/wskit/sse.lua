@@ -11,41 +11,18 @@
 -- the hub's gap message when history is missing, and a comment line every
 -- `sse_heartbeat` ms. A reconnecting EventSource sends Last-Event-ID (or
 -- ?lastEventId=) and gets what it missed from the channel's history. The
--- event format is the core's (wskit.proto sse_*); nginx sends the body
--- with ngx.print / ngx.flush (chunked).
+-- event format is the core's (wskit.proto sse_hub_event: a gap's id is
+-- "<epoch>:<to>", so a reader resumes after what is gone); nginx sends
+-- the body with ngx.print / ngx.flush (chunked). `hosts` is the same Host
+-- allowlist as for WebSocket requests (the core's check): others get 403.
 local proto = require "wskit.proto"
 local hub = require "resty.wskit.hub"
 
 local ngx = ngx
 local log = ngx.log
 local tostring = tostring
-local encode_base64 = ngx.encode_base64
 
 local _M = {}
-
--- One hub output as SSE text (nil for what is not sent).
-local function format(rec)
-    if rec.kind == "message" then
-        local id = proto.sse_format_id(rec.epoch, rec.seq)
-        local data = rec.ptype == "b" and encode_base64(rec.data) or rec.data
-        return proto.sse_event(id, nil, data)
-    elseif rec.kind == "gap" then
-        return proto.sse_event(nil, "gap", rec.json)
-    end
-end
-
-local function allowed(opts, conn, channel)
-    local fn = opts.authorize
-    if not fn then
-        return true
-    end
-    local ok, res = pcall(fn, conn, "subscribe", channel)
-    if not ok then
-        log(ngx.ERR, "wskit sse: authorize hook failed: ", res)
-        return false
-    end
-    return res and true or false
-end
 
 local function send(s)
     local ok, err = ngx.print(s)
@@ -56,7 +33,8 @@ local function send(s)
 end
 
 -- Serve one SSE request. opts: sse_retry (ms, default 2000), sse_heartbeat
--- (ms, default 15000; aliases retry, heartbeat), authenticate(req) as for
+-- (ms, default 15000; aliases retry, heartbeat), hosts (Host allowlist,
+-- 403), authenticate(req) as for
 -- resty.wskit.server (401/403), authorize(conn, "subscribe", channel)
 -- with conn = { sse = true, channel =, user = }, send_queue, and the
 -- hub's options (backplane, history_size, ...) when this worker's hub is
@@ -67,6 +45,12 @@ function _M.serve(opts)
     if not h then
         log(ngx.ERR, "wskit sse: ", err)
         return ngx.exit(500)
+    end
+    -- the Host allowlist first, as the WebSocket handshake does
+    if not proto.host_allowed(opts.hosts, ngx.var.http_host) then
+        ngx.status = 403
+        ngx.say("host not allowed")
+        return ngx.exit(403)
     end
     local args = ngx.req.get_uri_args()
     local channel = args.channel
@@ -88,7 +72,7 @@ function _M.serve(opts)
         end
         conn.user = user
     end
-    if not allowed(opts, conn, channel) then
+    if not hub.authorized(opts, conn, "subscribe", channel, "wskit sse") then
         ngx.status = 403
         ngx.say("forbidden")
         return ngx.exit(403)
@@ -127,8 +111,10 @@ function _M.serve(opts)
     while wok and not aborted and not ngx.worker.exiting() do
         local rec, why = hub.next_output(sub, heartbeat)
         if rec then
-            local text = format(rec)
-            if text then
+            local text, ferr = proto.sse_hub_event(rec)
+            if not text then
+                log(ngx.ERR, "wskit sse: cannot format an event: ", ferr)
+            elseif text ~= "" then
                 wok, werr = send(text)
             end
         elseif why == "timeout" then

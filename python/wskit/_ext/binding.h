@@ -199,7 +199,7 @@ extern PyMethodDef wskpy_guard_functions[];
 
 /* guard.c */
 PyObject *wskpy_auth_message(WskProto *p, PyObject *message);
-void wskpy_rate_limited(WskProto *p);
+void wskpy_rate_limited(WskProto *p, const wsk_event_t *ev);
 PyObject *wskpy_authenticate(WskProto *p, PyObject *args, PyObject *kw);
 PyObject *wskpy_get_authenticated(WskProto *p, void *c);
 PyObject *wskpy_get_stats(WskProto *p, void *c);

@@ -9,7 +9,7 @@
  *   IpLimit(max_per_addr)                    wsk_iplimit_t
  *   redact_target(target) -> str             wsk_http_redact_target
  *
- * pump.c calls wskpy_rate_limited for WSK_EV_RATE_LIMITED and
+ * pump.c calls wskpy_rate_limited(p, ev) for WSK_EV_RATE_LIMITED and
  * wskpy_auth_message for the message that awaits a judgement. */
 #include "binding.h"
 
@@ -68,18 +68,31 @@ PyObject *wskpy_get_stats(WskProto *p, void *c) {
 
 /* ---- message rate, policy "error" ---- */
 
-/* The reply is the same for every connection: built once by the core's
- * channel protocol builder, then sent as is. No Python runs per message
- * over the rate (that is what a flood would cost us). When the peer does
- * not read our replies (over write_limit) none is added: the message was
+/* The reply is built in C by the core's channel protocol builder: no
+ * Python runs per message over the rate (that is what a flood would cost
+ * us). For a text message it is wsk_chan_build_refusal, which copies the
+ * refused request's "id" and "channel" when it is a protocol frame (so a
+ * channel client's publish gets its answer, not a timeout); otherwise, and
+ * for binary messages, the same error without them. When the peer does not
+ * read our replies (over write_limit) none is added: the message was
  * refused either way. */
-void wskpy_rate_limited(WskProto *p) {
-  static wsk_buf_t reply;
-  if (!reply.len &&
-      wsk_chan_build_error(&reply, "rate_limited", "message rate exceeded", NULL, 0, NULL, 0) < 0)
-    return;
+#define RATE_CODE "rate_limited"
+#define RATE_TEXT "message rate exceeded"
+
+void wskpy_rate_limited(WskProto *p, const wsk_event_t *ev) {
+  static wsk_buf_t plain, scratch;
   if (wsk_conn_over_limit(p->conn) || p->writing_paused) return;
-  (void)wsk_conn_send(p->conn, WSK_OP_TEXT, reply.data + reply.off, wsk_buf_pending(&reply));
+  if (ev->opcode == WSK_OP_TEXT && ev->fin) { /* whole: it may name an id */
+    int r = wsk_chan_build_refusal(&scratch, RATE_CODE, RATE_TEXT, ev->data, ev->len);
+    if (r >= 0)
+      (void)wsk_conn_send(p->conn, WSK_OP_TEXT, scratch.data + scratch.off,
+                          wsk_buf_pending(&scratch));
+    wsk_buf_consume(&scratch, wsk_buf_pending(&scratch), 4096); /* no big buffer kept */
+    if (r >= 0) return;
+  }
+  if (!plain.len && wsk_chan_build_error(&plain, RATE_CODE, RATE_TEXT, NULL, 0, NULL, 0) < 0)
+    return;
+  (void)wsk_conn_send(p->conn, WSK_OP_TEXT, plain.data + plain.off, wsk_buf_pending(&plain));
 }
 
 /* ---- request targets for logs ---- */

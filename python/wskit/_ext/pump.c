@@ -259,7 +259,7 @@ static void dispatch(WskProto *p, const wsk_event_t *ev) {
     }
     break;
   case WSK_EV_RATE_LIMITED: /* policy "error": answered in C, no Python per message */
-    wskpy_rate_limited(p);
+    wskpy_rate_limited(p, ev);
     r = Py_NewRef(Py_None);
     break;
   default:

@@ -7,6 +7,7 @@
 --   /app/cookie  handshake auth: Cookie session=c00kie    (403 otherwise)
 --   /app/bearer  handshake auth: Authorization: Bearer t0ken (401)
 --   /app/first   first-message auth "login s3cret" within ?auth_timeout=
+--                (ms; "none": left unset)
 --   /app/rate    ?rate=&burst=&policy=   "stats" answers the counters
 --   /app/ip      ?max=&policy=           per-IP connection limit
 --   /app/hosts   hosts = { "good.example", "127.0.0.1:<any>" }
@@ -136,7 +137,10 @@ local function options(name, a)
     local o = { timeout = 10000 }
     o.authenticate = auth[name]
     if name == "first" then
-        o.auth_timeout = tonumber(a.auth_timeout) or 1000
+        -- ?auth_timeout=none: not set, the default (10 s) applies
+        if a.auth_timeout ~= "none" then
+            o.auth_timeout = tonumber(a.auth_timeout) or 1000
+        end
         o.first_message_auth = function(ws, data)
             if data == "login s3cret" then
                 return { name = "dave" }
