@@ -25,7 +25,7 @@ DEFAULT_TIMEOUT = 20.0
 def new_loop(kind):
     if kind == "uvloop":
         if uvloop is None:
-            pytest.skip("uvloop is not installed")
+            pytest.fail("uvloop is not installed (apt-get install -y python3-uvloop)")
         return uvloop.new_event_loop()
     return asyncio.new_event_loop()
 

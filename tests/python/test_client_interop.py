@@ -13,7 +13,7 @@ pytestmark = pytest.mark.timeout(30)
 
 def need(peer):
     if peer == "node" and not node_available():
-        pytest.skip("node ws is not installed")
+        pytest.fail("node ws is not installed (apt-get install -y nodejs node-ws)")
 
 
 @pytest.mark.parametrize("compression", [True, False], ids=["deflate", "plain"])

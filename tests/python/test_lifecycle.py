@@ -130,7 +130,7 @@ async def test_failed_tls_handshake_leaves_nothing_behind(tmp_path):
     from helpers import make_cert, port_of, wskit_echo
 
     if not shutil.which("openssl"):
-        pytest.skip("openssl CLI is not installed")
+        pytest.fail("openssl CLI is not installed (apt-get install -y openssl)")
     cert, key = make_cert(str(tmp_path))
     sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     sctx.load_cert_chain(cert, key)

@@ -106,7 +106,7 @@ async def test_aiohttp_client_over_max_size(compression):
 @pytest.mark.parametrize("compression", [True, False], ids=["deflate", "plain"])
 async def test_node_client(compression):
     if not node_available():
-        pytest.skip("node ws is not installed")
+        pytest.fail("node ws is not installed (apt-get install -y nodejs node-ws)")
     record = []
     async with wskit_server(recording(record), subprotocols=["chat"],
                             max_size=8 << 20,
